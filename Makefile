@@ -1,0 +1,27 @@
+# Two commands do all the set-up: `make demo` and `make test` (both create .venv first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The demo reads the staged XNLI files when they sit beside the checkout, else synthetic data.
+DEMO_DATA ?= $(wildcard ../shared/data)
+
+.PHONY: demo test lint clean
+
+$(BIN)/mpt: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/mpt
+	MPT_DATA_DIR=$(DEMO_DATA) $(BIN)/mpt run --method mpt --shots 4 --preset smoke
+
+test: $(BIN)/mpt lint
+	$(BIN)/pytest -q
+
+lint: $(BIN)/mpt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,85 @@
+"""Auxiliary parallel corpora for the cross-lingual alignment task (Sec. III-B, Eq. 5-7).
+
+Each corpus is a list of AlignmentPair: an English pair and its translation into one target
+language. Corpora are drawn with a fixed seed, like the paper's single PAWS-15 file, so that the
+run seeds vary only the training randomness.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from mpt_engine.data.examples import AlignmentPair, Example
+from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.jsonl import read_jsonl
+from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
+from mpt_engine.paths import cache_dir
+
+CORPUS_SEED = 0
+PAWSX_XNLI_LANGUAGES = ("de", "es", "fr", "zh")  # PAWS-X languages that XNLI also has
+PLACEHOLDER = "NS"  # PAWS-X marks sentences its translators left out with "NS"
+
+
+def alignment_corpus(source, aux: str, size: int) -> list[AlignmentPair]:
+    if aux == "pawsx":
+        pairs = _random_language_pairs(source.pawsx, PAWSX_XNLI_LANGUAGES)
+    elif aux == "xnli-dev":
+        pairs = _random_language_pairs(
+            lambda lang: dict(enumerate(source.xnli("dev", lang))), TARGET_LANGUAGES
+        )
+    elif aux == "paws15":
+        pairs = read_pairs(paws15_path())
+    else:
+        pairs = read_pairs(Path(aux.removeprefix("file:")).expanduser())
+    if len(pairs) < size:
+        raise InvalidInput(
+            f"aux corpus {aux} has {len(pairs)} usable pairs, fewer than aux_size {size}; "
+            f"pass --aux-size {len(pairs)} or fewer"
+        )
+    return random.Random(CORPUS_SEED).sample(pairs, size)
+
+
+def _random_language_pairs(load, languages: tuple[str, ...]) -> list[AlignmentPair]:
+    """Match each English row with the same row in a randomly chosen target language."""
+    english = load(SOURCE_LANGUAGE)
+    targets = {lang: load(lang) for lang in languages}
+    rng = random.Random(CORPUS_SEED)
+    pairs = []
+    for key, source in english.items():
+        language = rng.choice(languages)
+        target = targets[language].get(key)
+        if target is None or PLACEHOLDER in (target.premise, target.hypothesis):
+            continue
+        unlabelled = Example(source.premise, source.hypothesis)
+        pairs.append(
+            AlignmentPair(unlabelled, Example(target.premise, target.hypothesis), language)
+        )
+    return pairs
+
+
+def paws15_path() -> Path:
+    return cache_dir() / "paws15" / "paws15.jsonl"
+
+
+PAIR_FIELDS = ("source_premise", "source_hypothesis", "target_premise", "target_hypothesis")
+
+
+def read_pairs(path: Path) -> list[AlignmentPair]:
+    """A JSONL file of parallel pairs: the four PAIR_FIELDS and an optional `language`."""
+    if not path.exists():
+        hint = " (build it with `mpt data build-paws15`)" if path == paws15_path() else ""
+        raise SourceUnavailable(f"aux corpus file {path} does not exist{hint}")
+    pairs = []
+    for number, row in read_jsonl(path, PAIR_FIELDS):
+        language = row.get("language", "xx")
+        if not isinstance(language, str):
+            raise InvalidInput(f"{path}:{number}: language must be a string code")
+        pairs.append(
+            AlignmentPair(
+                Example(row["source_premise"], row["source_hypothesis"]),
+                Example(row["target_premise"], row["target_hypothesis"]),
+                language,
+            )
+        )
+    return pairs

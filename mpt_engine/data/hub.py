@@ -1,0 +1,70 @@
+"""Data from the Hugging Face Hub (facebook/xnli, google-research-datasets/paws-x).
+
+The paper's fixed k-shot splits are not on the hub: they are fetched once, at a pinned commit,
+from the repository of Zhao & Schütze (2021) and cached.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+from mpt_engine import hub
+from mpt_engine.data.examples import Example
+from mpt_engine.data.local import LocalSource
+from mpt_engine.errors import SourceUnavailable
+from mpt_engine.paths import cache_dir
+
+XNLI_DATASET = "facebook/xnli"
+PAWSX_DATASET = "google-research-datasets/paws-x"
+KSHOT_URL = (
+    "https://raw.githubusercontent.com/mprompting/xlmrprompt/"
+    "39aed8fa0bbb934a2ef60569c016f25bcb66c387/common_datasets/{split}/en/{split}_split,{shots}.jsonl"
+)
+_SPLIT_NAMES = {"test": "test", "dev": "validation", "train": "train"}
+
+
+class HubSource:
+    name = "hub"
+
+    def xnli(self, split: str, language: str) -> list[Example]:
+        rows = _load(XNLI_DATASET, language, _SPLIT_NAMES[split])
+        return [Example(row["premise"], row["hypothesis"], row["label"]) for row in rows]
+
+    def paper_split(self, split: str, shots: int) -> list[Example]:
+        folder = cache_dir() / "kshot"
+        path = folder / split / f"en-{shots}.jsonl"
+        if not path.exists():
+            _download(KSHOT_URL.format(split=split, shots=shots), path)
+        return LocalSource(folder.parent).paper_split(split, shots)
+
+    def pawsx(self, language: str) -> dict[str, Example]:
+        """PAWS-X training pairs keyed by id (machine-translated for languages other than en)."""
+        rows = _load(PAWSX_DATASET, language, "train")
+        return {row["id"]: Example(row["sentence1"], row["sentence2"]) for row in rows}
+
+
+def _load(dataset: str, config: str, split: str):
+    offline = hub.offline()
+    import datasets  # heavy; imported after the probe so that HF_HUB_OFFLINE takes effect
+
+    try:
+        return datasets.load_dataset(dataset, config, split=split)
+    except (ConnectionError, OSError, ValueError) as error:
+        reason = "the hub is unreachable and it is not cached" if offline else str(error)
+        raise SourceUnavailable(
+            f"cannot load {dataset} ({config}, {split}): {reason}; {hub.OFFLINE_HINT}"
+        ) from None
+
+
+def _download(url: str, path: Path) -> None:
+    if hub.offline() or not hub.reachable("raw.githubusercontent.com"):
+        raise SourceUnavailable(
+            f"cannot fetch the paper's k-shot split {path.name} from GitHub: offline; "
+            f"{hub.OFFLINE_HINT}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with urllib.request.urlopen(url, timeout=30) as response:
+        partial.write_bytes(response.read())
+    partial.replace(path)

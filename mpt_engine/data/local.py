@@ -1,0 +1,53 @@
+"""A local data folder in the layout of shared/data (see its README), named by MPT_DATA_DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mpt_engine.data.examples import Example
+from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.jsonl import read_jsonl
+from mpt_engine.languages import LABELS
+
+
+class LocalSource:
+    name = "local"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise SourceUnavailable(f"MPT_DATA_DIR {self.root} is not a folder")
+
+    def xnli(self, split: str, language: str) -> list[Example]:
+        """split: test, dev, or train (English only, if the folder has xnli/train/en.jsonl)."""
+        path = self.root / "xnli" / split / f"{language}.jsonl"
+        if split == "train" and not path.exists():
+            raise SourceUnavailable(
+                f"{path} is missing: sampled k-shot splits need the English training pool; "
+                "use one of the paper's k values, or the hub (unset MPT_DATA_DIR)"
+            )
+        return [
+            Example(row["premise"], row["hypothesis"], _label(path, number, row["label"]))
+            for number, row in read_jsonl(path, ("premise", "hypothesis", "label"))
+        ]
+
+    def paper_split(self, split: str, shots: int) -> list[Example]:
+        path = self.root / "kshot" / split / f"en-{shots}.jsonl"
+        return [
+            Example(row["sentence1"], row["sentence2"], _label(path, number, row["gold"]))
+            for number, row in read_jsonl(path, ("sentence1", "sentence2", "gold"))
+        ]
+
+    def pawsx(self, language: str) -> dict[int, Example]:
+        """PAWS-X human-translated dev pairs keyed by row (the dev files are row-parallel)."""
+        path = self.root / "pawsx" / "dev" / f"{language}.jsonl"
+        return {
+            row.get("idx", number - 1): Example(row["sentence1"], row["sentence2"])
+            for number, row in read_jsonl(path, ("sentence1", "sentence2"))
+        }
+
+
+def _label(path: Path, number: int, value: str) -> int:
+    if value not in LABELS:
+        raise InvalidInput(f"{path}:{number}: unknown label {value!r}")
+    return LABELS.index(value)

@@ -1,0 +1,128 @@
+"""Token-level mechanics shared by every template: special tokens, truncation, batching.
+
+Texts are tokenised once without special tokens; templates are then assembled from token ids so
+that truncation can only ever cut the premise and the hypothesis, never a template token, a
+prompt slot or the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mpt_engine.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example, ready to batch."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    label: int
+    mask_position: int = -1  # index of <mask>; -1 for templates without one (FT)
+    prompt_positions: tuple[int, ...] = ()  # indices of the soft-prompt slots, in order
+
+
+class SpecialTokens:
+    """Where a tokenizer puts its special tokens, read off probe encodings.
+
+    XLM-R wraps a pair as `<s> A </s></s> B </s>`, BERT as `[CLS] A [SEP] B [SEP]` with segment
+    ids; reading the layout from the tokenizer keeps every template model-agnostic.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self.single = _layout(tokenizer("a"))
+        self.pair = _layout(tokenizer("a", "b"))
+
+    def wrap(self, *segments: list[int]) -> tuple[list[int], list[int], list[int]]:
+        """Input ids, token type ids, and the offset at which each segment starts."""
+        layout = self.single if len(segments) == 1 else self.pair
+        ids: list[int] = []
+        types: list[int] = []
+        offsets: list[int] = []
+        for kind, value, type_id in layout:
+            if kind == "special":
+                ids.append(value)
+                types.append(type_id)
+            else:
+                offsets.append(len(ids))
+                ids.extend(segments[value])
+                types.extend([type_id] * len(segments[value]))
+        return ids, types, offsets
+
+    def count(self, segments: int) -> int:
+        layout = self.single if segments == 1 else self.pair
+        return sum(kind == "special" for kind, _, _ in layout)
+
+
+def _layout(probe) -> list[tuple[str, int, int]]:
+    ids = probe["input_ids"]
+    types = probe.get("token_type_ids") or [0] * len(ids)
+    layout: list[tuple[str, int, int]] = []
+    for position, segment in enumerate(probe.sequence_ids()):
+        if segment is None:
+            layout.append(("special", ids[position], types[position]))
+        elif not layout or layout[-1][:2] != ("segment", segment):
+            layout.append(("segment", segment, types[position]))
+    return layout
+
+
+def truncate_pair(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Longest-first truncation to `budget` tokens, as one-token-at-a-time cutting would do it:
+    cut the longer part; on a tie, cut the second."""
+    if budget < 2:
+        raise InvalidInput(
+            f"max_length leaves {budget} tokens for premise and hypothesis; raise --max-length"
+        )
+    excess = len(first) + len(second) - budget
+    if excess <= 0:
+        return first, second
+    keep_first, keep_second = len(first), len(second)
+    equalise = min(excess, abs(keep_first - keep_second))
+    if keep_first > keep_second:
+        keep_first -= equalise
+    else:
+        keep_second -= equalise
+    rest = excess - equalise
+    keep_first -= rest // 2
+    keep_second -= rest - rest // 2
+    return first[:keep_first], second[:keep_second]
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # (B, L)
+    attention_mask: torch.Tensor  # (B, L)
+    token_type_ids: torch.Tensor  # (B, L)
+    labels: torch.Tensor  # (B,)
+    mask_positions: torch.Tensor  # (B,)
+    prompt_positions: torch.Tensor  # (B, m), m = 0 without a soft prompt
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
+
+
+def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
+    """Pad to the longest example of the batch (dynamic padding)."""
+    length = max(len(example.input_ids) for example in examples)
+    ids = torch.full((len(examples), length), pad_id, dtype=torch.long)
+    types = torch.zeros((len(examples), length), dtype=torch.long)
+    attention = torch.zeros((len(examples), length), dtype=torch.long)
+    for row, example in enumerate(examples):
+        size = len(example.input_ids)
+        ids[row, :size] = torch.tensor(example.input_ids)
+        types[row, :size] = torch.tensor(example.token_type_ids)
+        attention[row, :size] = 1
+    return Batch(
+        input_ids=ids,
+        attention_mask=attention,
+        token_type_ids=types,
+        labels=torch.tensor([example.label for example in examples]),
+        mask_positions=torch.tensor([example.mask_position for example in examples]),
+        prompt_positions=torch.tensor(
+            [example.prompt_positions for example in examples], dtype=torch.long
+        ).reshape(len(examples), -1),
+    )

@@ -1,0 +1,37 @@
+"""Whether the Hugging Face Hub can be reached, decided once per process and quickly.
+
+Offline, the hub libraries retry for about a minute before failing. We probe the endpoint with a
+short TCP connect instead; when it fails (or HF_HUB_OFFLINE is set), hub loads use only the
+local cache and a miss becomes one clear SourceUnavailable error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from urllib.parse import urlparse
+
+OFFLINE_HINT = "pass --model PATH for a local model, set MPT_DATA_DIR, or use --preset smoke"
+
+
+@functools.cache
+def offline() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return True
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=3).close()
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # read by huggingface_hub/datasets when first imported
+        return True
+    return False
+
+
+def reachable(host: str, port: int = 443) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError:
+        return False
+    return True

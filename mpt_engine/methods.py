@@ -1,0 +1,225 @@
+"""FT, SP, PCT and MPT: what each trains on, its loss, and its prediction.
+
+SP is MPT with neither translator nor alignment task (the paper's Table II row "w/o MPT
+framework" is SP's row of Table I), so both are one class.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mpt_engine import backbone
+from mpt_engine.config import Method, RunConfig, TranslatorKind
+from mpt_engine.data.examples import Example, TaskData
+from mpt_engine.encoding import Batch, Encoded, collate
+from mpt_engine.languages import LABELS, SOURCE_LANGUAGE, TARGET_LANGUAGES
+from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
+from mpt_engine.model import PromptedMaskedLM
+from mpt_engine.prompts import (
+    PCT_VERBALIZER,
+    SOFT_PROMPT_VERBALIZER,
+    ClozeTemplate,
+    CrossLingualTemplate,
+    PairTemplate,
+    label_word_ids,
+)
+
+
+@dataclass
+class Losses:
+    total: torch.Tensor
+    ce: torch.Tensor
+    kl: torch.Tensor | None = None
+
+
+def epoch_batches(size: int, batch_size: int, steps: int, generator: torch.Generator):
+    """Index batches for `steps` steps over `size` examples, reshuffled at every pass, so a
+    shorter stream cycles alongside a longer one."""
+    per_pass = math.ceil(size / batch_size)
+    for step in range(steps):
+        if step % per_pass == 0:
+            order = torch.randperm(size, generator=generator).tolist()
+        chunk = step % per_pass
+        yield order[chunk * batch_size : (chunk + 1) * batch_size]
+
+
+class SoftPromptMethod:
+    """SP (source prompt only, CE) and MPT (CE on English with p^S plus the KL alignment task on
+    the auxiliary corpus with p^S and p^T; inference on target languages with p^T)."""
+
+    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
+        is_mpt = config.method is Method.MPT
+        self.alpha = config.alpha if is_mpt else 1.0
+        self.model = PromptedMaskedLM(
+            backbone.load_masked_lm(config.model, tokenizer),
+            config.prompt_length,
+            config.translator if is_mpt else TranslatorKind.NONE,
+        )
+        self.template = ClozeTemplate(
+            tokenizer, config.prompt_length, config.position, config.max_length
+        )
+        self.label_ids = label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER)
+        self.pad_id = tokenizer.pad_token_id
+        self.batch_size = config.batch_size
+        self.train = self.template.encode(data.train)
+        aligns = self.alpha < 1.0 and data.aux
+        self.aux_source = self.template.encode([pair.source for pair in data.aux]) if aligns else []
+        self.aux_target = self.template.encode([pair.target for pair in data.aux]) if aligns else []
+
+    @property
+    def steps_per_epoch(self) -> int:
+        longest = max(len(self.train), len(self.aux_source))
+        return math.ceil(longest / self.batch_size)
+
+    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
+        steps = self.steps_per_epoch
+        english = epoch_batches(len(self.train), self.batch_size, steps, generator)
+        if not self.aux_source:
+            for indices in english:
+                yield (self._collate(self.train, indices),)
+            return
+        aux = epoch_batches(len(self.aux_source), self.batch_size, steps, generator)
+        for english_indices, aux_indices in zip(english, aux, strict=True):
+            yield (
+                self._collate(self.train, english_indices),
+                self._collate(self.aux_source, aux_indices),
+                self._collate(self.aux_target, aux_indices),
+            )
+
+    def loss(self, step: tuple[Batch, ...]) -> Losses:
+        english, *aux = step
+        source_prompt = self.model.source_prompt()
+        logits = label_word_logits(self.model.mask_logits(english, source_prompt), self.label_ids)
+        ce = cross_entropy(logits, english.labels)
+        if not aux:
+            return Losses(total=ce, ce=ce)
+        aux_source, aux_target = aux
+        kl = symmetric_kl(
+            self.model.mask_logits(aux_source, source_prompt),
+            self.model.mask_logits(aux_target, self.model.target_prompt()),
+        )
+        return Losses(total=total_loss(ce, kl, self.alpha), ce=ce, kl=kl)
+
+    def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
+        return self.template.encode(examples)
+
+    def predict(self, batch: Batch, language: str) -> torch.Tensor:
+        """p^S for the source language, p^T = Transl(p^S) for every target language (for SP the
+        translator is the identity)."""
+        is_source = language == SOURCE_LANGUAGE
+        prompt = self.model.source_prompt() if is_source else self.model.target_prompt()
+        logits = label_word_logits(self.model.mask_logits(batch, prompt), self.label_ids)
+        return logits.argmax(-1)
+
+    def _collate(self, encoded: list[Encoded], indices: list[int]) -> Batch:
+        return collate([encoded[index] for index in indices], self.pad_id)
+
+
+class CrossLingualTemplateMethod:
+    """PCT: every English example is also read through one random non-English template (drawn
+    once, at load time); CE on both views and a symmetric KL between their mask distributions,
+    weight 1. As in PCT's code, CE and prediction run over the full vocabulary: predicting any
+    token other than the gold label word is an error. Each test language uses its own template.
+    """
+
+    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
+        self.model = PromptedMaskedLM(backbone.load_masked_lm(config.model, tokenizer))
+        self.template = CrossLingualTemplate(tokenizer, config.max_length)
+        self.label_ids = torch.tensor(label_word_ids(tokenizer, PCT_VERBALIZER))
+        self.pad_id = tokenizer.pad_token_id
+        self.batch_size = config.batch_size
+        self.english_view = self.template.encode(data.train, SOURCE_LANGUAGE)
+        rng = random.Random(config.seed)
+        languages = [rng.choice(TARGET_LANGUAGES) for _ in data.train]
+        self.foreign_view = [
+            self.template.encode([example], language)[0]
+            for example, language in zip(data.train, languages, strict=True)
+        ]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.english_view) / self.batch_size)
+
+    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
+        for indices in epoch_batches(
+            len(self.english_view), self.batch_size, self.steps_per_epoch, generator
+        ):
+            yield tuple(
+                collate([view[index] for index in indices], self.pad_id)
+                for view in (self.english_view, self.foreign_view)
+            )
+
+    def loss(self, step: tuple[Batch, ...]) -> Losses:
+        english, foreign = step
+        targets = self.label_ids.to(english.labels.device)[english.labels]
+        english_logits = self.model.mask_logits(english)
+        foreign_logits = self.model.mask_logits(foreign)
+        ce = cross_entropy(english_logits, targets) + cross_entropy(foreign_logits, targets)
+        kl = symmetric_kl(english_logits, foreign_logits)
+        return Losses(total=ce + kl, ce=ce, kl=kl)
+
+    def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
+        return self.template.encode(examples, language)
+
+    def predict(self, batch: Batch, language: str) -> torch.Tensor:
+        """The label whose word is the vocabulary argmax, or -1 when it is no label word."""
+        words = self.model.mask_logits(batch).argmax(-1)
+        label_ids = self.label_ids.to(words.device)
+        hits = words[:, None] == label_ids[None, :]
+        return torch.where(hits.any(-1), hits.int().argmax(-1), -1)
+
+
+class FineTuningMethod:
+    """FT: a sequence-classification head on the pair encoding, the whole model trained."""
+
+    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
+        self.model = backbone.load_classifier(config.model, tokenizer, len(LABELS))
+        self.template = PairTemplate(tokenizer, config.max_length)
+        self.pad_id = tokenizer.pad_token_id
+        self.batch_size = config.batch_size
+        self.train = self.template.encode(data.train)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train) / self.batch_size)
+
+    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
+        for indices in epoch_batches(
+            len(self.train), self.batch_size, self.steps_per_epoch, generator
+        ):
+            yield (collate([self.train[index] for index in indices], self.pad_id),)
+
+    def _logits(self, batch: Batch) -> torch.Tensor:
+        return self.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            token_type_ids=batch.token_type_ids,
+        ).logits
+
+    def loss(self, step: tuple[Batch, ...]) -> Losses:
+        (batch,) = step
+        ce = cross_entropy(self._logits(batch), batch.labels)
+        return Losses(total=ce, ce=ce)
+
+    def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
+        return self.template.encode(examples)
+
+    def predict(self, batch: Batch, language: str) -> torch.Tensor:
+        return self._logits(batch).argmax(-1)
+
+
+METHODS = {
+    Method.FT: FineTuningMethod,
+    Method.SP: SoftPromptMethod,
+    Method.PCT: CrossLingualTemplateMethod,
+    Method.MPT: SoftPromptMethod,
+}
+
+
+def build_method(config: RunConfig, data: TaskData, tokenizer):
+    return METHODS[config.method](config, data, tokenizer)

@@ -1,0 +1,58 @@
+"""A masked LM with soft-prompt slots and a prompt translator (Fig. 2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mpt_engine.backbone import mask_head
+from mpt_engine.config import TranslatorKind
+from mpt_engine.encoding import Batch
+from mpt_engine.modules import PromptEncoder, build_translator
+
+
+class PromptedMaskedLM(nn.Module):
+    """The PLM M with the prompt encoder (p^S) and the translator (p^T = Transl(p^S)).
+
+    Without a prompt length it is a plain masked LM (PCT's hard templates).
+    """
+
+    def __init__(
+        self,
+        masked_lm: nn.Module,
+        prompt_length: int | None = None,
+        translator: TranslatorKind | None = None,
+    ):
+        super().__init__()
+        self.masked_lm = masked_lm
+        config = masked_lm.config
+        self.prompt_encoder = (
+            PromptEncoder(prompt_length, config.hidden_size) if prompt_length else None
+        )
+        self.translator = build_translator(
+            translator or TranslatorKind.NONE, config.hidden_size, config.num_attention_heads
+        )
+
+    def source_prompt(self) -> torch.Tensor:
+        """p^S, (m, d)."""
+        return self.prompt_encoder()
+
+    def target_prompt(self) -> torch.Tensor:
+        """p^T = Transl(p^S), Eq. (4), (m, d)."""
+        return self.translator(self.source_prompt())
+
+    def mask_logits(self, batch: Batch, prompt: torch.Tensor | None = None) -> torch.Tensor:
+        """W_lh h_X: vocabulary logits at [MASK] only, (B, |V|) (Eq. 2 and 6 before softmax)."""
+        embeddings = self.masked_lm.get_input_embeddings()(batch.input_ids)
+        if prompt is not None:
+            rows = torch.arange(len(embeddings), device=embeddings.device)[:, None]
+            embeddings = embeddings.index_put(
+                (rows, batch.prompt_positions), prompt.expand(len(embeddings), -1, -1)
+            )
+        hidden = self.masked_lm.base_model(
+            inputs_embeds=embeddings,
+            attention_mask=batch.attention_mask,
+            token_type_ids=batch.token_type_ids,
+        ).last_hidden_state
+        rows = torch.arange(len(hidden), device=hidden.device)
+        return mask_head(self.masked_lm)(hidden[rows, batch.mask_positions])

@@ -1,0 +1,119 @@
+"""One run: setup, epochs with English-dev model selection, test of the best state on all 15
+languages. The trainer knows nothing about any user interface: it yields events."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterator
+
+import torch
+
+from mpt_engine import backbone
+from mpt_engine.config import RunConfig
+from mpt_engine.data import TaskData, load_task_data
+from mpt_engine.errors import Diverged
+from mpt_engine.evaluate import evaluate
+from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
+from mpt_engine.languages import SOURCE_LANGUAGE
+from mpt_engine.methods import build_method
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, device: str = "auto", data: TaskData | None = None):
+        self.config = config.resolved()
+        self.device = resolve_device(device)
+        self.data = data
+        self.predictions: dict[str, list[int]] = {}
+        self.method = None
+
+    def setup(self) -> None:
+        """Load data, tokenizer and model; everything that can fail before training starts."""
+        config = self.config
+        seed_everything(config.seed)
+        if self.data is None:
+            self.data = load_task_data(config)
+        tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
+        self.method = build_method(config, self.data, tokenizer)
+        self.method.model.to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.method.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    def events(self) -> Iterator[Event]:
+        started = time.monotonic()
+        if self.method is None:
+            self.setup()
+        config, model = self.config, self.method.model
+        steps_per_epoch = self.method.steps_per_epoch
+        total_steps = steps_per_epoch * config.epochs
+        yield RunStarted(
+            config.run_id, config.to_dict(), config.epochs, steps_per_epoch, str(self.device)
+        )
+        best_accuracy, best_epoch, best_state = -math.inf, 0, None
+        step = 0
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            for batches in self.method.training_batches(self.generator):
+                step += 1
+                losses = self.method.loss(tuple(batch.to(self.device) for batch in batches))
+                if not torch.isfinite(losses.total):
+                    raise Diverged(
+                        f"loss became {losses.total.item()} at epoch {epoch}, step {step}; "
+                        "try a lower --lr"
+                    )
+                losses.total.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                yield TrainStep(
+                    epoch,
+                    step,
+                    total_steps,
+                    losses.total.item(),
+                    losses.ce.item(),
+                    None if losses.kl is None else losses.kl.item(),
+                )
+            dev = self._evaluate(self.data.dev, SOURCE_LANGUAGE).accuracy
+            improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
+            if improved:
+                best_accuracy, best_epoch = dev, epoch
+                best_state = {
+                    name: value.detach().clone() for name, value in model.state_dict().items()
+                }
+            yield DevEvaluated(epoch, dev, best_accuracy, best_epoch, improved)
+        model.load_state_dict(best_state)
+        per_language = {}
+        for language, examples in self.data.test.items():
+            evaluation = self._evaluate(examples, language)
+            per_language[language] = evaluation.accuracy
+            self.predictions[language] = evaluation.predictions
+            yield TestEvaluated(language, evaluation.accuracy, len(examples))
+        yield RunFinished(
+            run_id=config.run_id,
+            method=config.method.value,
+            shots=config.shots,
+            seed=config.seed,
+            per_language=per_language,
+            average=sum(per_language.values()) / len(per_language),
+            dev_accuracy=best_accuracy,
+            best_epoch=best_epoch,
+            seconds=round(time.monotonic() - started, 3),
+            config=config.to_dict(),
+        )
+
+    def _evaluate(self, examples, language):
+        return evaluate(self.method, examples, language, self.config.eval_batch_size, self.device)

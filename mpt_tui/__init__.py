@@ -1,0 +1,1 @@
+"""Front ends of mpt: the `mpt` command line and the Textual app."""

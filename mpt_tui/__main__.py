@@ -1,0 +1,3 @@
+from mpt_tui.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""`mpt run` as a user runs it: exit codes, NDJSON, the run folder, determinism."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_tui.cli import main
+
+
+def mpt(capsys, *args):
+    """Run the console script in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def smoke(capsys, method, *extra):
+    code, out, err = mpt(
+        capsys, "run", "--method", method, "--shots", "4", "--preset", "smoke", "--json", *extra
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    return lines, lines[-1]
+
+
+@pytest.mark.parametrize("method", ["ft", "sp", "pct", "mpt"])
+@pytest.mark.parametrize("data", ["synthetic", "local"])
+def test_smoke_run_of_each_method(capsys, monkeypatch, request, method, data):
+    if data == "local":
+        monkeypatch.setenv("MPT_DATA_DIR", str(request.getfixturevalue("shared_data")))
+    events, result = smoke(capsys, method)
+    assert result["event"] == "result"
+    assert (result["method"], result["shots"], result["seed"]) == (method, 4, 1)
+    assert list(result["per_language"]) == list(XNLI_LANGUAGES)
+    assert all(0 <= value <= 100 for value in result["per_language"].values())
+    assert result["average"] == pytest.approx(sum(result["per_language"].values()) / 15)
+    assert result["config"]["data"] == data
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "run_started" and kinds.count("dev_evaluated") == 3
+    assert kinds.count("test_evaluated") == 15
+
+    folder = Path(os.environ["MPT_HOME"], "runs", result["run_id"])
+    assert read_json(folder / "result.json")["per_language"] == result["per_language"]
+    record = read_json(folder / "record.json")
+    assert record["libraries"]["torch"] and record["finished_at"]
+    assert set(record["data_fingerprints"]) >= {"train", "dev", "test.zh"}
+    logged = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert logged == events
+    assert len(read_json(folder / "predictions.json")["sw"]) == 200
+
+
+def test_same_command_gives_identical_results(capsys, monkeypatch, tmp_path, shared_data):
+    monkeypatch.setenv("MPT_DATA_DIR", str(shared_data))
+    per_language = []
+    for home in ("first", "second"):
+        monkeypatch.setenv("MPT_HOME", str(tmp_path / home))
+        _, result = smoke(capsys, "mpt")
+        per_language.append(result["per_language"])
+    assert per_language[0] == per_language[1]
+    assert len(set(per_language[0].values())) > 1  # a real spread, not a constant
+
+
+def test_a_finished_run_is_shown_not_retrained(capsys):
+    _, first = smoke(capsys, "sp")
+    events = Path(os.environ["MPT_HOME"], "runs", first["run_id"], "events.jsonl")
+    before = events.read_text()
+    code, out, err = mpt(
+        capsys, "run", "--method", "sp", "--shots", "4", "--preset", "smoke", "--json"
+    )
+    assert code == 0 and "already finished" in err
+    assert json.loads(out.splitlines()[-1])["per_language"] == first["per_language"]
+    assert events.read_text() == before
+
+
+def test_human_output_is_a_table(capsys):
+    code, out, err = mpt(capsys, "run", "--preset", "smoke", "--method", "sp", "--epochs", "1")
+    assert code == 0
+    assert "Avg." in out and "SW" in out
+    assert "sp-k4-s1-" in err  # progress goes to stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--method", "bert"], 2, "'bert' is not one of"),
+        (["--shots", "0"], 2, "shots must be at least 1"),
+        (["--shots", "two"], 2, "Invalid value for '--shots'"),
+        (["--alpha", "1.5"], 2, "alpha must be"),
+        (["--position", "middle"], 2, "'middle' is not one of"),
+        (["--aux", "wiki"], 2, "unknown aux corpus 'wiki'"),
+        (["--preset", "fast"], 2, "unknown preset 'fast'"),
+        (["--translator", "lstm-1", "--no-translator"], 2, "contradicts"),
+        (["--model", "/nonexistent/model", "--data", "synthetic"], 2, "not a model folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code(capsys, args, code, fragment):
+    actual, _, err = mpt(capsys, "run", *args)
+    assert actual == code
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not os.path.exists(os.path.join(os.environ["MPT_HOME"], "runs"))
+
+
+def test_offline_default_run_says_what_to_do(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MPT_DATA_DIR"}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    completed = subprocess.run(
+        [sys.executable, "-m", "mpt_tui", "run", "--shots", "4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert completed.returncode == 3
+    message = completed.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    for remedy in ("--model PATH", "MPT_DATA_DIR", "--preset smoke"):
+        assert remedy in message
+
+
+def test_help_lists_the_options(capsys):
+    code, out, _ = mpt(capsys, "run", "--help")
+    assert code == 0
+    for option in ("--method", "--shots", "--alpha", "--translator", "--aux-size", "--json"):
+        assert option in out

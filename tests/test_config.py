@@ -1,0 +1,104 @@
+import dataclasses
+
+import pytest
+
+from mpt_engine.config import (
+    DataKind,
+    Method,
+    PromptPosition,
+    RunConfig,
+    SplitKind,
+    TranslatorKind,
+    build_config,
+)
+from mpt_engine.errors import InvalidInput
+
+
+def test_defaults_are_the_papers_setup():
+    config = RunConfig()
+    assert (config.method, config.shots, config.seed) == (Method.MPT, 4, 1)
+    assert config.model == "FacebookAI/xlm-roberta-base"
+    assert (config.lr, config.batch_size, config.epochs, config.max_length) == (4e-5, 24, 50, 256)
+    assert (config.prompt_length, config.position, config.translator) == (
+        4,
+        PromptPosition.SUFFIX,
+        TranslatorKind.LINEAR2,
+    )
+    assert (config.alpha, config.aux, config.aux_size) == (0.5, "pawsx", 500)
+
+
+BAD = [
+    ({"method": "bert"}, "unknown method 'bert'"),
+    ({"shots": 0}, "shots must be at least 1"),
+    ({"shots": 2.5}, "shots must be an integer"),
+    ({"alpha": 1.5}, "alpha must be >= 0.0 and <= 1.0"),
+    ({"alpha": -0.1}, "alpha must be"),
+    ({"prompt_length": 0}, "prompt_length must be at least 1"),
+    ({"translator": "mlp-3"}, "unknown translator 'mlp-3'"),
+    ({"position": "middle"}, "unknown position 'middle'"),
+    ({"aux": "wiki"}, "unknown aux corpus 'wiki'"),
+    ({"aux": "file:"}, "unknown aux corpus"),
+    ({"lr": 0}, "lr must be > 0.0"),
+    ({"split": "paper", "shots": 3}, "use --split sampled"),
+    ({"seed": -1}, "seed must be at least 0"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), BAD)
+def test_bad_values_name_the_value(values, message):
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(".", r"\.")):
+        RunConfig(**values)
+
+
+def test_strings_become_enums():
+    config = RunConfig(method="sp", position="prefix", translator="lstm-2", data="local")
+    assert config.method is Method.SP
+    assert config.position is PromptPosition.PREFIX
+    assert config.translator is TranslatorKind.LSTM2
+    assert config.data is DataKind.LOCAL
+
+
+def test_resolved_drops_fields_a_method_does_not_use():
+    sp = RunConfig(method="sp", alpha=0.3, translator="lstm-1").resolved()
+    assert (sp.alpha, sp.translator, sp.aux, sp.aux_size) == (None, None, None, None)
+    assert sp.prompt_length == 4
+    ft = RunConfig(method="ft").resolved()
+    assert ft.prompt_length is None and ft.position is None
+    # Options a method ignores do not change its run id.
+    assert RunConfig(method="sp", alpha=0.3).run_id == RunConfig(method="sp").run_id
+    assert RunConfig(method="mpt", alpha=0.3).run_id != RunConfig(method="mpt").run_id
+
+
+def test_alpha_one_means_no_alignment_task():
+    no_kl = RunConfig(alpha=1.0).resolved()
+    assert (no_kl.aux, no_kl.aux_size) == ("none", None)
+    assert RunConfig(aux="none").resolved().alpha == 1.0
+    assert RunConfig(alpha=1.0, aux="xnli-dev").run_id == RunConfig(alpha=1.0).run_id
+
+
+def test_split_resolves_from_shots():
+    assert RunConfig(shots=16).resolved().split is SplitKind.PAPER
+    assert RunConfig(shots=5).resolved().split is SplitKind.SAMPLED
+
+
+def test_run_id_is_a_stable_readable_hash():
+    config = RunConfig(method="pct", shots=8, seed=3)
+    assert config.run_id.startswith("pct-k8-s3-")
+    assert config.run_id == RunConfig.from_dict(config.resolved().to_dict()).run_id
+    assert config.run_id != dataclasses.replace(config, lr=1e-5).run_id
+
+
+def test_preset_then_environment_then_explicit_options():
+    smoke = build_config("smoke", {}, environ={})
+    assert (smoke.model, smoke.data, smoke.epochs) == ("tiny", DataKind.SYNTHETIC, 3)
+    local = build_config("smoke", {}, environ={"MPT_DATA_DIR": "/data"})
+    assert local.data is DataKind.LOCAL
+    explicit = build_config("smoke", {"epochs": 7, "data": "synthetic"}, {"MPT_DATA_DIR": "/d"})
+    assert (explicit.epochs, explicit.data) == (7, DataKind.SYNTHETIC)
+    with pytest.raises(InvalidInput, match="unknown preset 'fast'"):
+        build_config("fast", {}, environ={})
+
+
+def test_from_dict_rejects_unknown_fields():
+    with pytest.raises(InvalidInput, match="unknown config field"):
+        RunConfig.from_dict({"method": "mpt", "colour": "red"})

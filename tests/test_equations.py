@@ -1,0 +1,195 @@
+"""Each equation of the paper checked against an independent computation on a tiny model."""
+
+import math
+
+import pytest
+import torch
+
+from mpt_engine.config import RunConfig
+from mpt_engine.data import load_task_data
+from mpt_engine.data.examples import Example
+from mpt_engine.encoding import collate
+from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
+from mpt_engine.methods import CrossLingualTemplateMethod, SoftPromptMethod
+from mpt_engine.model import PromptedMaskedLM
+from mpt_engine.prompts import ClozeTemplate
+
+
+def softmax(values):
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    return [e / sum(exps) for e in exps]
+
+
+def test_cross_entropy_over_label_words():
+    """Eq. (2)-(3): softmax over the label words' logits, -log of the gold one, batch mean."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 50)
+    label_ids, labels = [7, 3, 41], torch.tensor([0, 2, 1, 2])
+    expected = (
+        sum(
+            -math.log(softmax([logits[row, i].item() for i in label_ids])[labels[row]])
+            for row in range(4)
+        )
+        / 4
+    )
+    actual = cross_entropy(label_word_logits(logits, label_ids), labels)
+    assert actual.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_symmetric_kl_matches_the_formula():
+    """Eq. (7): KL(P||Q) + KL(Q||P) = sum_v P log(P/Q) + Q log(Q/P), batch mean."""
+    torch.manual_seed(1)
+    source, target = torch.randn(3, 9), torch.randn(3, 9)
+    expected = 0.0
+    for row in range(3):
+        p = softmax(source[row].tolist())
+        q = softmax(target[row].tolist())
+        expected += sum(
+            pv * math.log(pv / qv) + qv * math.log(qv / pv) for pv, qv in zip(p, q, strict=True)
+        )
+    actual = symmetric_kl(source, target)
+    assert actual.item() == pytest.approx(expected / 3, rel=1e-5)
+    assert symmetric_kl(target, source).item() == pytest.approx(actual.item(), rel=1e-6)
+    assert symmetric_kl(source, source).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_total_loss_weighting():
+    """Eq. (8)."""
+    ce, kl = torch.tensor(2.0), torch.tensor(0.5)
+    assert total_loss(ce, kl, 0.5).item() == pytest.approx(1.25)
+    assert total_loss(ce, kl, 1.0).item() == pytest.approx(2.0)
+    assert total_loss(ce, kl, 0.0).item() == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def task_data():
+    return load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=8, shots=4))
+
+
+def method_for(tokenizer, task_data, **values):
+    torch.manual_seed(0)
+    config = RunConfig(model="tiny", data="synthetic", aux_size=16, batch_size=8, **values)
+    return SoftPromptMethod(config.resolved(), task_data, tokenizer)
+
+
+def first_step(method):
+    return next(method.training_batches(torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5])
+def test_mpt_loss_is_the_weighted_sum(tokenizer, task_data, alpha):
+    method = method_for(tokenizer, task_data, alpha=alpha)
+    losses = method.loss(first_step(method))
+    assert losses.kl is not None and losses.kl.item() > 0
+    assert losses.total.item() == pytest.approx(
+        alpha * losses.ce.item() + (1 - alpha) * losses.kl.item(), rel=1e-6
+    )
+
+
+def test_mpt_kl_term_compares_source_prompt_and_translated_prompt(tokenizer, task_data):
+    method = method_for(tokenizer, task_data, alpha=0.5)
+    english, aux_source, aux_target = first_step(method)
+    method.model.eval()  # no dropout, so the recomputation below is exact
+    expected = symmetric_kl(
+        method.model.mask_logits(aux_source, method.model.source_prompt()),
+        method.model.mask_logits(aux_target, method.model.translator(method.model.source_prompt())),
+    )
+    assert method.loss((english, aux_source, aux_target)).kl.item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
+
+
+def test_kl_gradients_reach_translator_and_prompt_encoder(tokenizer, task_data):
+    method = method_for(tokenizer, task_data, alpha=0.0)  # the KL term alone
+    method.loss(first_step(method)).total.backward()
+    for module in (method.model.translator, method.model.prompt_encoder):
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_without_kl_the_translator_gets_no_gradient(tokenizer, task_data):
+    method = method_for(tokenizer, task_data, alpha=1.0)
+    step = first_step(method)
+    assert len(step) == 1  # no auxiliary batch at all
+    method.loss(step).total.backward()
+    assert all(p.grad is None for p in method.model.translator.parameters())
+    assert all(p.grad.abs().sum() > 0 for p in method.model.prompt_encoder.parameters())
+
+
+def test_sp_has_no_translator(tokenizer, task_data):
+    method = method_for(tokenizer, task_data, method="sp")
+    assert list(method.model.translator.parameters()) == []
+    assert torch.equal(method.model.target_prompt(), method.model.source_prompt())
+
+
+def test_inference_uses_target_prompt_for_target_languages(tokenizer, task_data):
+    method = method_for(tokenizer, task_data)
+    method.model.eval()
+    seen = []
+    original = method.model.mask_logits
+
+    def spy(batch, prompt=None):
+        seen.append(prompt)
+        return original(batch, prompt)
+
+    method.model.mask_logits = spy
+    batch = collate(method.encode(task_data.test["de"], "de"), method.pad_id)
+    with torch.no_grad():
+        source, target = method.model.source_prompt(), method.model.target_prompt()
+        assert not torch.allclose(source, target)
+        method.predict(batch, "de")
+        method.predict(batch, "en")
+    assert torch.equal(seen[0], target)  # p^T = Transl(p^S) for German
+    assert torch.equal(seen[1], source)  # p^S for English, the source language
+
+
+def test_prompt_written_into_input_embeddings(tokenizer, masked_lm):
+    model = PromptedMaskedLM(masked_lm, prompt_length=4, translator="linear-2").eval()
+    template = ClozeTemplate(tokenizer, 4, "midfix", 128)
+    batch = collate(template.encode([Example("a b c", "d e"), Example("a", "b c d e f")]), 1)
+    prompt = torch.randn(4, masked_lm.config.hidden_size)
+    captured = {}
+    hook = masked_lm.base_model.register_forward_pre_hook(
+        lambda module, args, kwargs: captured.update(kwargs), with_kwargs=True
+    )
+    model.mask_logits(batch, prompt)
+    hook.remove()
+    embeds = captured["inputs_embeds"]
+    words = masked_lm.get_input_embeddings()(batch.input_ids)
+    for row in range(2):
+        positions = batch.prompt_positions[row].tolist()
+        assert torch.equal(embeds[row, positions], prompt)
+        others = [i for i in range(batch.input_ids.shape[1]) if i not in positions]
+        assert torch.equal(embeds[row, others], words[row, others])
+
+
+def test_lm_head_at_mask_only_equals_full_logits(tokenizer, masked_lm):
+    model = PromptedMaskedLM(masked_lm, prompt_length=4, translator="linear-2").eval()
+    template = ClozeTemplate(tokenizer, 4, "suffix", 128)
+    batch = collate(template.encode([Example("one two", "three"), Example("x", "y z w")]), 1)
+    prompt = model.source_prompt()
+    embeds = masked_lm.get_input_embeddings()(batch.input_ids).clone()
+    for row in range(2):
+        embeds[row, batch.prompt_positions[row]] = prompt
+    full = masked_lm(inputs_embeds=embeds, attention_mask=batch.attention_mask).logits
+    expected = full[torch.arange(2), batch.mask_positions]
+    torch.testing.assert_close(model.mask_logits(batch, prompt), expected)
+
+
+def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
+    torch.manual_seed(0)
+    config = RunConfig(method="pct", model="tiny", data="synthetic", batch_size=4).resolved()
+    method = CrossLingualTemplateMethod(config, task_data, tokenizer)
+    method.model.eval()
+    batch = collate(method.encode(task_data.test["fr"], "fr"), method.pad_id)
+    with torch.no_grad():
+        words = method.model.mask_logits(batch).argmax(-1)
+        predicted = method.predict(batch, "fr")
+    label_ids = method.label_ids.tolist()
+    for word, label in zip(words.tolist(), predicted.tolist(), strict=True):
+        assert label == (label_ids.index(word) if word in label_ids else -1)
+    english, foreign = next(method.training_batches(torch.Generator().manual_seed(0)))
+    assert not torch.equal(english.input_ids, foreign.input_ids)  # a second, foreign template
+    losses = method.loss((english, foreign))
+    assert losses.total.item() == pytest.approx(losses.ce.item() + losses.kl.item(), rel=1e-6)
