@@ -144,6 +144,11 @@ def _pretrained(loader, name: str, **kwargs):
 
 
 def _guarded(loader, source: str, name: str, **kwargs):
+    from transformers.utils import logging
+
+    # The load report lists the heads we replace on purpose (FT's classifier); keep it quiet.
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         return loader(source, **kwargs)
     except OSError as error:

@@ -133,3 +133,27 @@ def test_help_lists_the_options(capsys):
     assert code == 0
     for option in ("--method", "--shots", "--alpha", "--translator", "--aux-size", "--json"):
         assert option in out
+
+
+@pytest.mark.parametrize("method", ["mpt", "ft"])
+def test_a_bert_style_model_from_a_local_folder(capsys, tmp_path, method):
+    """mBERT's layout ([CLS] A [SEP], segment ids, a `cls` MLM head) loads from a folder."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from tests.test_templates import bert_style_tokenizer
+
+    tokenizer = bert_style_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    folder = tmp_path / "tiny-bert"
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    _, result = smoke(capsys, method, "--model", str(folder), "--epochs", "1", "--test-limit", "20")
+    assert result["config"]["model"] == str(folder)
+    assert len(result["per_language"]) == 15
