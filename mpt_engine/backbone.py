@@ -29,7 +29,7 @@ def load_tokenizer(model: str, corpus: Iterable[str] = ()):
         return tiny_tokenizer(corpus)
     from transformers import AutoTokenizer
 
-    return _pretrained(AutoTokenizer.from_pretrained, model)
+    return load_pretrained(AutoTokenizer.from_pretrained, model)
 
 
 def load_masked_lm(model: str, tokenizer):
@@ -37,15 +37,17 @@ def load_masked_lm(model: str, tokenizer):
 
     if model == TINY_MODEL:
         return XLMRobertaForMaskedLM(tiny_config(tokenizer))
-    return _pretrained(AutoModelForMaskedLM.from_pretrained, model)
+    return load_pretrained(AutoModelForMaskedLM.from_pretrained, model)
 
 
-def load_classifier(model: str, tokenizer, labels: int):
+def load_classifier(model: str, tokenizer, labels: int = 3):
     from transformers import AutoModelForSequenceClassification, XLMRobertaForSequenceClassification
 
     if model == TINY_MODEL:
         return XLMRobertaForSequenceClassification(tiny_config(tokenizer, num_labels=labels))
-    return _pretrained(AutoModelForSequenceClassification.from_pretrained, model, num_labels=labels)
+    return load_pretrained(
+        AutoModelForSequenceClassification.from_pretrained, model, num_labels=labels
+    )
 
 
 def mask_head(masked_lm):
@@ -131,19 +133,19 @@ def _train_tiny_tokenizer(texts: list[str]):
     )
 
 
-def _pretrained(loader, name: str, **kwargs):
+def load_pretrained(loader, name: str, hint: str = hub.OFFLINE_HINT, **kwargs):
     """Load from a local folder, or from the hub (cache only when the hub is unreachable)."""
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         if not (path / "config.json").is_file():
             raise InvalidInput(f"--model {name} is not a model folder (no config.json)")
-        return _guarded(loader, str(path), name, **kwargs)
+        return _guarded(loader, str(path), name, hint, **kwargs)
     if not _HUB_ID.match(name):
         raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
-    return _guarded(loader, name, name, local_files_only=hub.offline(), **kwargs)
+    return _guarded(loader, name, name, hint, local_files_only=hub.offline(), **kwargs)
 
 
-def _guarded(loader, source: str, name: str, **kwargs):
+def _guarded(loader, source: str, name: str, hint: str, **kwargs):
     from transformers.utils import logging
 
     # The load report lists the heads we replace on purpose (FT's classifier); keep it quiet.
@@ -155,7 +157,7 @@ def _guarded(loader, source: str, name: str, **kwargs):
         if kwargs.get("local_files_only"):
             raise SourceUnavailable(
                 f"model {name} is not in the local Hugging Face cache and the hub is unreachable; "
-                f"{hub.OFFLINE_HINT}"
+                f"{hint}"
             ) from None
         raise SourceUnavailable(f"cannot load model {name}: {error}") from None
     except (ValueError, KeyError) as error:

@@ -176,9 +176,21 @@ class RunConfig:
         return cls(**values)
 
 
-# A preset is a named set of default values; options given explicitly override them.
+# A preset is a named set of default values; options given explicitly override them. For a
+# grid, a preset also names lists of values (grid.GRID_PRESETS); the paper's grids run with the
+# paper's settings.
+GRID_NAMES = (
+    "paper",
+    "table1",
+    "table2",
+    "translator",
+    "position",
+    "prompt-length",
+    "alpha",
+    "aux-size",
+)
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},
+    **{name: {} for name in GRID_NAMES},
     "smoke": {
         "model": TINY_MODEL,
         "data": DataKind.SYNTHETIC,

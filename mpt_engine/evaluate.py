@@ -1,4 +1,4 @@
-"""Accuracy of a method on one language's examples."""
+"""Predictions and accuracy of a method on one language's examples."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ class Evaluation:
 
 
 @torch.inference_mode()
-def evaluate(
+def predict_labels(
     method, examples: Sequence[Example], language: str, batch_size: int, device
-) -> Evaluation:
+) -> list[int]:
     """Batches of similar length (less padding); predictions are returned in input order."""
     method.model.eval()
     encoded = method.encode(examples, language)
@@ -31,6 +31,13 @@ def evaluate(
         batch = collate([encoded[index] for index in indices], method.pad_id).to(device)
         for index, label in zip(indices, method.predict(batch, language).tolist(), strict=True):
             predictions[index] = label
+    return predictions
+
+
+def evaluate(
+    method, examples: Sequence[Example], language: str, batch_size: int, device
+) -> Evaluation:
+    predictions = predict_labels(method, examples, language, batch_size, device)
     correct = sum(
         pred == example.label for pred, example in zip(predictions, examples, strict=True)
     )

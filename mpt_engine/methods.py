@@ -17,7 +17,7 @@ from mpt_engine import backbone
 from mpt_engine.config import Method, RunConfig, TranslatorKind
 from mpt_engine.data.examples import Example, TaskData
 from mpt_engine.encoding import Batch, Encoded, collate
-from mpt_engine.languages import LABELS, SOURCE_LANGUAGE, TARGET_LANGUAGES
+from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
@@ -52,11 +52,14 @@ class SoftPromptMethod:
     """SP (source prompt only, CE) and MPT (CE on English with p^S plus the KL alignment task on
     the auxiliary corpus with p^S and p^T; inference on target languages with p^T)."""
 
-    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
+    load_backbone = staticmethod(backbone.load_masked_lm)
+
+    def __init__(self, config: RunConfig, tokenizer, masked_lm):
         is_mpt = config.method is Method.MPT
         self.alpha = config.alpha if is_mpt else 1.0
+        self.backbone = masked_lm
         self.model = PromptedMaskedLM(
-            backbone.load_masked_lm(config.model, tokenizer),
+            masked_lm,
             config.prompt_length,
             config.translator if is_mpt else TranslatorKind.NONE,
         )
@@ -66,6 +69,9 @@ class SoftPromptMethod:
         self.label_ids = label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER)
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
+
+    def prepare(self, data: TaskData) -> None:
+        """Encode the training data once: English k-shot and, for MPT, both auxiliary sides."""
         self.train = self.template.encode(data.train)
         aligns = self.alpha < 1.0 and data.aux
         self.aux_source = self.template.encode([pair.source for pair in data.aux]) if aligns else []
@@ -127,14 +133,20 @@ class CrossLingualTemplateMethod:
     token other than the gold label word is an error. Each test language uses its own template.
     """
 
-    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
-        self.model = PromptedMaskedLM(backbone.load_masked_lm(config.model, tokenizer))
+    load_backbone = staticmethod(backbone.load_masked_lm)
+
+    def __init__(self, config: RunConfig, tokenizer, masked_lm):
+        self.backbone = masked_lm
+        self.model = PromptedMaskedLM(masked_lm)
         self.template = CrossLingualTemplate(tokenizer, config.max_length)
         self.label_ids = torch.tensor(label_word_ids(tokenizer, PCT_VERBALIZER))
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
+        self.seed = config.seed
+
+    def prepare(self, data: TaskData) -> None:
         self.english_view = self.template.encode(data.train, SOURCE_LANGUAGE)
-        rng = random.Random(config.seed)
+        rng = random.Random(self.seed)
         languages = [rng.choice(TARGET_LANGUAGES) for _ in data.train]
         self.foreign_view = [
             self.template.encode([example], language)[0]
@@ -177,11 +189,15 @@ class CrossLingualTemplateMethod:
 class FineTuningMethod:
     """FT: a sequence-classification head on the pair encoding, the whole model trained."""
 
-    def __init__(self, config: RunConfig, data: TaskData, tokenizer):
-        self.model = backbone.load_classifier(config.model, tokenizer, len(LABELS))
+    load_backbone = staticmethod(backbone.load_classifier)
+
+    def __init__(self, config: RunConfig, tokenizer, classifier):
+        self.backbone = self.model = classifier
         self.template = PairTemplate(tokenizer, config.max_length)
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
+
+    def prepare(self, data: TaskData) -> None:
         self.train = self.template.encode(data.train)
 
     @property
@@ -221,5 +237,13 @@ METHODS = {
 }
 
 
-def build_method(config: RunConfig, data: TaskData, tokenizer):
-    return METHODS[config.method](config, data, tokenizer)
+def build_method(config: RunConfig, tokenizer, data: TaskData | None = None, model=None):
+    """The method of a run. Its backbone is loaded from config.model unless given (a checkpoint);
+    with `data`, its training data is encoded too."""
+    method_class = METHODS[config.method]
+    method = method_class(
+        config, tokenizer, model or method_class.load_backbone(config.model, tokenizer)
+    )
+    if data is not None:
+        method.prepare(data)
+    return method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mpt_engine import checkpoint
 from mpt_engine import record as records
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import Diverged, ExitCode, MptError
@@ -13,9 +14,13 @@ from mpt_engine.train import Trainer
 
 
 def execute(
-    config: RunConfig, store: RunStore | None = None, device: str = "auto"
+    config: RunConfig,
+    store: RunStore | None = None,
+    device: str = "auto",
+    save_checkpoint: bool = False,
 ) -> Iterator[Event]:
-    """Train and test one run, writing config, record, events and result as they happen.
+    """Train and test one run, writing config, record, events and result as they happen
+    (and, with `save_checkpoint`, the best state before the result).
 
     Data and model are loaded before the run folder is created, so a source that cannot be
     reached leaves nothing behind. Failures are recorded as a final run_failed event and re-raised.
@@ -33,6 +38,8 @@ def execute(
         for event in trainer.events():
             run.append_event(event.to_json())
             if isinstance(event, RunFinished):
+                if save_checkpoint:
+                    checkpoint.save(trainer.method, trainer.tokenizer, run.folder / "checkpoint")
                 record["finished_at"] = records.now()
                 run.write_record(record)
                 result = event.to_dict()
@@ -42,12 +49,17 @@ def execute(
     except GeneratorExit:
         raise
     except BaseException as error:
-        if isinstance(error, KeyboardInterrupt):
-            code, status = ExitCode.INTERRUPTED, "interrupted"
-        elif isinstance(error, MptError):
-            code, status = error.exit_code, "diverged" if isinstance(error, Diverged) else "failed"
-        else:
-            code, status = ExitCode.RUN_FAILED, "failed"
-        message = str(error) or type(error).__name__
-        run.append_event(RunFailed(config.run_id, message, int(code), status).to_json())
+        run.append_event(failure(config.run_id, error).to_json())
         raise
+
+
+def failure(run_id: str, error: BaseException) -> RunFailed:
+    """The run_failed event that records why a run stopped."""
+    if isinstance(error, KeyboardInterrupt):
+        code, status = ExitCode.INTERRUPTED, "interrupted"
+    elif isinstance(error, MptError):
+        code, status = error.exit_code, "diverged" if isinstance(error, Diverged) else "failed"
+    else:
+        code, status = ExitCode.RUN_FAILED, "failed"
+    message = str(error) if isinstance(error, MptError) else f"{type(error).__name__}: {error}"
+    return RunFailed(run_id, message, int(code), status)

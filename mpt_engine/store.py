@@ -53,6 +53,13 @@ class RunStore:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
+    def status(self, run_id: str) -> str:
+        """finished, incomplete (a folder without result.json) or new."""
+        folder = self.folder(run_id)
+        if (folder / "result.json").is_file():
+            return "finished"
+        return "incomplete" if folder.is_dir() else "new"
+
     def begin(self, run_id: str, config: dict[str, Any], record: dict[str, Any]) -> RunFolder:
         folder = self.folder(run_id)
         folder.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,8 @@ class Trainer:
         seed_everything(config.seed)
         if self.data is None:
             self.data = load_task_data(config)
-        tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
-        self.method = build_method(config, self.data, tokenizer)
+        self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
+        self.method = build_method(config, self.tokenizer, self.data)
         self.method.model.to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.method.model.parameters(), lr=config.lr, weight_decay=config.weight_decay

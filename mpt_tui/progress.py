@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import (
@@ -13,11 +12,18 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
-from mpt_engine.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
+from mpt_engine.events import (
+    DevEvaluated,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TestEvaluated,
+    TrainStep,
+)
+from mpt_engine.languages import XNLI_LANGUAGES
 
 
 class RunProgress:
@@ -71,25 +77,58 @@ class RunProgress:
             self.result = event.to_dict()
 
 
-def result_table(result: dict, width: int = 120) -> Table:
-    """Accuracy (%) per language and the average: in a row like the paper's Table I when the
-    terminal is wide enough, else one language per line."""
-    per_language = result["per_language"]
-    method, shots, seed = result["method"].upper(), result["shots"], result["seed"]
-    title = f"{method}  k={shots}  seed={seed}  {result['run_id']}"
-    if width >= 84:  # 15 languages and the average, 5 characters each, fit
-        table = Table(title=title, box=box.SIMPLE_HEAD, padding=0)
-        for language in per_language:
-            table.add_column(language.upper(), justify="right")
-        table.add_column("Avg.", justify="right", style="bold")
-        values = [*per_language.values(), result["average"]]
-        table.add_row(*(f"{value:.1f}" for value in values))
-        return table
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("language")
-    table.add_column("accuracy", justify="right")
-    for language, accuracy in per_language.items():
-        table.add_row(f"{language.upper()}  {LANGUAGE_NAMES[language]}", f"{accuracy:.1f}")
-    table.add_section()
-    table.add_row("Avg.", f"{result['average']:.1f}", style="bold")
-    return table
+class GridProgress:
+    """Overall progress of a grid, a bar per active run, and a line per run as it ends."""
+
+    def __init__(self, console: Console, total: int):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
+        self.grid_task = self.progress.add_task("grid", total=total, status="")
+        self.live = Live(self.progress, console=console)
+        self.active: dict[str, int] = {}
+        self.finished = 0
+        self.failed: list[str] = []
+
+    def __enter__(self) -> GridProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.__exit__(*exc)
+
+    def update(self, run_id: str, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            total = event.epochs * event.steps_per_epoch
+            self.active[run_id] = self.progress.add_task(run_id, total=total, status="")
+        elif isinstance(event, TrainStep) and run_id in self.active:
+            self.progress.update(
+                self.active[run_id],
+                completed=event.step,
+                status=f"e{event.epoch} loss {event.loss:.3f}",
+            )
+        elif isinstance(event, DevEvaluated) and run_id in self.active:
+            self.progress.update(self.active[run_id], status=f"dev {event.accuracy:.1f}")
+        elif isinstance(event, RunFinished | RunFailed):
+            if run_id in self.active:
+                self.progress.remove_task(self.active.pop(run_id))
+            if isinstance(event, RunFinished):
+                self.finished += 1
+                line = (
+                    f"[green]done[/]   {run_id}  avg {event.average:.1f}  ({event.seconds:.0f} s)"
+                )
+            else:
+                self.failed.append(run_id)
+                line = f"[red]{event.status}[/] {run_id}  {event.error}"
+            self.live.console.print(line, highlight=False)
+            self.progress.update(
+                self.grid_task,
+                advance=1,
+                status=f"{self.finished} done, {len(self.failed)} failed",
+            )

@@ -10,7 +10,7 @@ from mpt_engine.data import load_task_data
 from mpt_engine.data.examples import Example
 from mpt_engine.encoding import collate
 from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
-from mpt_engine.methods import CrossLingualTemplateMethod, SoftPromptMethod
+from mpt_engine.methods import build_method
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import ClozeTemplate
 
@@ -70,7 +70,7 @@ def task_data():
 def method_for(tokenizer, task_data, **values):
     torch.manual_seed(0)
     config = RunConfig(model="tiny", data="synthetic", aux_size=16, batch_size=8, **values)
-    return SoftPromptMethod(config.resolved(), task_data, tokenizer)
+    return build_method(config.resolved(), tokenizer, task_data)
 
 
 def first_step(method):
@@ -180,7 +180,7 @@ def test_lm_head_at_mask_only_equals_full_logits(tokenizer, masked_lm):
 def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
     torch.manual_seed(0)
     config = RunConfig(method="pct", model="tiny", data="synthetic", batch_size=4).resolved()
-    method = CrossLingualTemplateMethod(config, task_data, tokenizer)
+    method = build_method(config, tokenizer, task_data)
     method.model.eval()
     batch = collate(method.encode(task_data.test["fr"], "fr"), method.pad_id)
     with torch.no_grad():

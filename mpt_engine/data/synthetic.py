@@ -3,7 +3,7 @@
 It is NOT XNLI and its accuracies mean nothing about the paper. Each "language" renders the same
 English concepts with made-up words in that language's script, so the 15 test sets are
 row-parallel as in XNLI, and the auxiliary pairs are true translations of each other. The task is
-learnable: entailment repeats the premise's clause, contradiction negates it, neutral changes its
+learnable: entailment affirms the premise's clause, contradiction negates it, neutral changes its
 object.
 """
 
@@ -23,6 +23,7 @@ OBJECTS = (
 ).split()
 PLACES = "today outside again slowly here tonight quietly early".split()
 NEGATION = "not"
+AFFIRMATION = "indeed"  # every hypothesis has four words: length gives nothing away
 
 # (consonants, vowels) of each made-up language; scripts follow the real language's.
 _LETTERS = {
@@ -75,12 +76,12 @@ def _examples(count: int, seed: int) -> list[tuple[tuple[str, ...], tuple[str, .
     for index, (subject, verb, obj, place) in enumerate(_clauses(count, seed)):
         label = LABELS[index % len(LABELS)]
         if label == "entailment":
-            hypothesis = (subject, verb, obj)
+            hypothesis = (subject, AFFIRMATION, verb, obj)
         elif label == "contradiction":
             hypothesis = (subject, NEGATION, verb, obj)
         else:
             other = rng.choice([o for o in OBJECTS if o != obj])
-            hypothesis = (subject, verb, other)
+            hypothesis = (subject, AFFIRMATION, verb, other)
         rows.append(((subject, verb, obj, place), hypothesis, LABELS.index(label)))
     return rows
 

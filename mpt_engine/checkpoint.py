@@ -1,0 +1,59 @@
+"""The best state of a run, kept in its folder (safetensors) so `mpt predict` can use it.
+
+checkpoint/backbone/config.json  the backbone's architecture (weights come from model.safetensors)
+checkpoint/tokenizer/             the tokenizer, so a `tiny` run needs nothing from the cache
+checkpoint/model.safetensors      every trained weight: backbone, prompt encoder, translator
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.methods import build_method
+
+_ARCHITECTURE_SUFFIXES = ("ForMaskedLM", "ForSequenceClassification")
+
+
+def save(method, tokenizer, folder: Path) -> None:
+    """Write to a temporary folder, then rename: a checkpoint is complete or absent."""
+    from safetensors.torch import save_model
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    config = method.backbone.config
+    config.architectures = [type(method.backbone).__name__]
+    config.save_pretrained(partial / "backbone")
+    tokenizer.save_pretrained(partial / "tokenizer")
+    save_model(method.model, str(partial / "model.safetensors"))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def load(run_folder: Path, device: str = "cpu"):
+    """The method of a finished run with its best weights, ready to predict."""
+    import json
+
+    import transformers
+    from safetensors.torch import load_model
+
+    folder = run_folder / "checkpoint"
+    if not (folder / "model.safetensors").is_file():
+        raise SourceUnavailable(
+            f"run {run_folder.name} kept no checkpoint; train it with --save-checkpoint"
+        )
+    config = RunConfig.from_dict(json.loads((run_folder / "config.json").read_text()))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer")
+    backbone_config = transformers.AutoConfig.from_pretrained(folder / "backbone")
+    (architecture,) = backbone_config.architectures
+    if not architecture.endswith(_ARCHITECTURE_SUFFIXES) or not hasattr(transformers, architecture):
+        raise InvalidInput(
+            f"checkpoint of {run_folder.name}: unsupported architecture {architecture}"
+        )
+    backbone = getattr(transformers, architecture)(backbone_config)
+    method = build_method(config, tokenizer, model=backbone)
+    load_model(method.model, str(folder / "model.safetensors"), device=device)
+    method.model.to(device).eval()
+    return config, method

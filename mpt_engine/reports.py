@@ -1,0 +1,334 @@
+"""The paper's tables from whatever finished runs the store holds: Table I, Table II, any
+comparison with t-tests, Figure 3's family gains, the ablations of Figures 4-5, and our numbers
+beside the published ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mpt_engine.config import Method, RunConfig
+from mpt_engine.errors import InvalidInput
+from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.results import StoredRun
+from mpt_engine.stats import FAMILIES, relative_gain, summarize, t_test
+from mpt_engine.tables import Cell, ResultTable, Row
+
+AVERAGE = "Avg."
+COLUMNS = [*(language.upper() for language in XNLI_LANGUAGES), AVERAGE]
+METHOD_ORDER = [method.value for method in Method]
+PAPER_RESULTS = Path(__file__).resolve().parents[1] / "assets" / "paper_results.json"
+P_FORMAT = ".1e"
+STD_NOTE = "mean ± sample standard deviation over seeds; Seeds = finished runs averaged"
+
+# Table II: each row and how its configuration differs from the original MPT.
+TABLE2_ROWS = (
+    ("Original MPT", {}),
+    ("w/o consistency loss", {"alpha": 1.0}),
+    ("w/o external data", {"aux": "xnli-dev"}),
+    ("w/o prompt translator", {"translator": "none"}),
+    ("w/o MPT framework", {"method": "sp"}),
+)
+# Figures 4-5: the field on the x axis, then fields tied to it that may differ between points.
+ABLATIONS = {
+    "translator": ("translator",),
+    "position": ("position",),
+    "prompt-length": ("prompt_length",),
+    "alpha": ("alpha", "aux", "aux_size"),  # alpha = 1 resolves the aux corpus to none
+    "aux-size": ("aux_size", "epochs"),  # the paper shortened training for 2000 and 8000 pairs
+}
+
+
+def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in ignore}, sort_keys=True)
+
+
+def group_runs(
+    runs: Sequence[StoredRun], ignore: Sequence[str] = ("seed",)
+) -> dict[str, list[StoredRun]]:
+    """Finished runs grouped by configuration (all fields but `ignore`), in order of appearance."""
+    groups: dict[str, list[StoredRun]] = {}
+    for run in runs:
+        if run.status == "finished":
+            groups.setdefault(config_key(run.config, ignore), []).append(run)
+    return groups
+
+
+def accuracy_values(runs: Sequence[StoredRun]) -> list[list[float]]:
+    """For each column (15 languages, then the average) the values of the runs."""
+    columns = [[run.result["per_language"][lang] for run in runs] for lang in XNLI_LANGUAGES]
+    return [*columns, [run.result["average"] for run in runs]]
+
+
+def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
+    return [Cell(s.mean, s.std) for s in map(summarize, accuracy_values(runs))]
+
+
+def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
+    """For each group, `field=value` for the config fields that take several values among the
+    groups (a field a method does not use, None, distinguishes nothing)."""
+    configs = [group[0].config for group in groups]
+    varying = [
+        name
+        for name in configs[0]
+        if name not in (*shown, "seed")
+        and len({repr(c.get(name)) for c in configs if c.get(name) is not None}) > 1
+    ]
+    return [
+        " ".join(f"{name}={config[name]}" for name in varying if config.get(name) is not None)
+        for config in configs
+    ]
+
+
+def table1(runs: Sequence[StoredRun]) -> ResultTable:
+    """Table I: rows method x shots, mean ± std over seeds; the best of each column within each
+    shot setting is marked, as the paper's bold."""
+    groups = list(group_runs(runs).values())
+    if not groups:
+        raise InvalidInput("no finished runs to tabulate")
+    settings = distinguishing_settings(groups, ("method", "shots"))
+    with_setting = any(settings)
+    table = ResultTable(
+        title="Accuracy (%) on XNLI",
+        label_columns=["Shots", "Method", *(["Setting"] if with_setting else []), "Seeds"],
+        value_columns=COLUMNS,
+        notes=[STD_NOTE],
+    )
+    blocks: dict[int, list[Row]] = {}
+    for group, setting in sorted(zip(groups, settings, strict=True), key=_table1_order):
+        config = group[0].config
+        labels = [
+            str(config["shots"]),
+            config["method"].upper(),
+            *([setting] if with_setting else []),
+        ]
+        row = Row([*labels, str(len(group))], accuracy_cells(group))
+        table.rows.append(row)
+        blocks.setdefault(config["shots"], []).append(row)
+    table.mark_best(list(blocks.values()), COLUMNS)
+    _note_unfinished(table, runs)
+    return table
+
+
+def _table1_order(item: tuple[list[StoredRun], str]) -> tuple:
+    group, setting = item
+    return group[0].config["shots"], METHOD_ORDER.index(group[0].config["method"]), setting
+
+
+def compare(
+    first: Sequence[StoredRun],
+    second: Sequence[StoredRun],
+    names: tuple[str, str] = ("A", "B"),
+    paired: bool = False,
+) -> ResultTable:
+    """Two selections, their difference, and a two-tailed t-test over seeds per column."""
+    first, second = _finished(first, names[0]), _finished(second, names[1])
+    if paired:
+        first, second = _match_seeds(first, second)
+    test = "paired t-test on matched seeds" if paired else "Welch's t-test"
+    table = ResultTable(
+        title=f"{names[1]} vs {names[0]}: accuracy (%), two-tailed {test}",
+        label_columns=["Selection", "Seeds"],
+        value_columns=COLUMNS,
+        notes=[STD_NOTE],
+    )
+    table.rows.append(Row([names[0], str(len(first))], accuracy_cells(first)))
+    table.rows.append(Row([names[1], str(len(second))], accuracy_cells(second)))
+    pairs = list(zip(accuracy_values(first), accuracy_values(second), strict=True))
+    differences = [summarize(b).mean - summarize(a).mean for a, b in pairs]
+    table.rows.append(Row([f"{names[1]} − {names[0]}", ""], [Cell(d) for d in differences]))
+    table.rows.append(
+        Row(["p-value", ""], [Cell(t_test(a, b, paired), fmt=P_FORMAT) for a, b in pairs])
+    )
+    return table
+
+
+def table2(runs: Sequence[StoredRun], paired: bool = False) -> ResultTable:
+    """Table II: the original MPT and its four ablations, with the p-value of each row's average
+    against the original's (two-tailed t-test over seeds)."""
+    base = base_mpt_group(runs)
+    groups = group_runs(runs)
+    table = ResultTable(
+        title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
+        label_columns=["Model", "Seeds"],
+        value_columns=[*COLUMNS, "p-value"],
+        notes=[STD_NOTE, "p-value: two-tailed t-test of the average over seeds vs Original MPT"],
+    )
+    for name, change in TABLE2_ROWS:
+        group = groups.get(config_key(_variant(base[0].config, change)), [])
+        if not group:
+            table.rows.append(Row([name, "0"], [Cell(None)] * (len(COLUMNS) + 1)))
+            continue
+        first, second = (base, group) if not paired else _match_seeds(base, group)
+        p_value = (
+            None
+            if not change
+            else t_test(accuracy_values(first)[-1], accuracy_values(second)[-1], paired)
+        )
+        cells = [*accuracy_cells(group), Cell(p_value, fmt=P_FORMAT)]
+        table.rows.append(Row([name, str(len(group))], cells))
+    table.mark_best([table.rows], COLUMNS)
+    missing = [row.labels[0] for row in table.rows if row.labels[1] == "0"]
+    if missing:
+        table.notes.append(
+            f"no finished runs yet for: {', '.join(missing)} (mpt grid --preset table2)"
+        )
+    return table
+
+
+def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
+    """The single configuration of full MPT (translator on, external auxiliary data, alpha < 1)
+    among the runs; the user narrows the selection when there are several."""
+    candidates = [
+        group
+        for group in group_runs(runs).values()
+        if group[0].config["method"] == "mpt"
+        and group[0].config.get("translator") not in (None, "none")
+        and group[0].config.get("aux") not in (None, "none", "xnli-dev")
+    ]
+    if not candidates:
+        raise InvalidInput(
+            "no finished full-MPT runs in the selection (see mpt grid --preset table2)"
+        )
+    if len(candidates) > 1:
+        settings = distinguishing_settings(candidates, ())
+        raise InvalidInput(
+            f"{len(candidates)} MPT configurations match ({'; '.join(settings)}); "
+            "narrow the selection with --where, e.g. --where shots=64"
+        )
+    return candidates[0]
+
+
+def _variant(config: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved config of `config` with `change` applied, as stored by a run."""
+    values = {k: v for k, v in config.items() if k != "seed"}
+    method = change.get("method", config["method"])
+    defaults = RunConfig().to_dict()  # fields resolved away (None) come back from defaults
+    values = {k: (defaults[k] if v is None else v) for k, v in values.items()}
+    values.update(change, method=method, seed=config["seed"])
+    return RunConfig.from_dict(values).resolved().to_dict()
+
+
+def families(runs: Sequence[StoredRun]) -> ResultTable:
+    """Figure 3: the accuracy gain of MPT relative to SP per language and per family."""
+    mpt = base_mpt_group(runs)
+    sp = group_runs(runs).get(config_key(_variant(mpt[0].config, {"method": "sp"})), [])
+    if not sp:
+        raise InvalidInput("no finished SP runs with the same settings as the MPT runs")
+    sp_means = [summarize(values).mean for values in accuracy_values(sp)[:-1]]
+    mpt_means = [summarize(values).mean for values in accuracy_values(mpt)[:-1]]
+    by_language = dict(zip(XNLI_LANGUAGES, zip(sp_means, mpt_means, strict=True), strict=True))
+    table = ResultTable(
+        title=f"Accuracy gain of MPT relative to SP at {mpt[0].config['shots']} shots (%)",
+        label_columns=["Family", "Language"],
+        value_columns=["SP", "MPT", "Gain %"],
+        notes=[f"means over {len(sp)} SP and {len(mpt)} MPT seeds; gain = (MPT − SP) / SP"],
+    )
+    for family, members in FAMILIES.items():
+        for language in members:
+            sp_mean, mpt_mean = by_language[language]
+            cells = [Cell(sp_mean), Cell(mpt_mean), Cell(relative_gain(mpt_mean, sp_mean))]
+            table.rows.append(Row([family, language.upper()], cells))
+        if len(members) > 1:
+            sp_mean = sum(by_language[m][0] for m in members) / len(members)
+            mpt_mean = sum(by_language[m][1] for m in members) / len(members)
+            cells = [Cell(sp_mean), Cell(mpt_mean), Cell(relative_gain(mpt_mean, sp_mean))]
+            table.rows.append(Row([family, "all"], cells))
+    return table
+
+
+def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
+    """Figures 4-5: MPT accuracy as one setting varies, everything else fixed."""
+    if kind not in ABLATIONS:
+        raise InvalidInput(f"unknown ablation {kind!r}; choose one of {', '.join(ABLATIONS)}")
+    axis, *tied = ABLATIONS[kind]
+    mpt = [run for run in runs if run.config["method"] == "mpt"]
+    points = group_runs(mpt, ignore=("seed", axis, *tied))
+    if not points:
+        raise InvalidInput(
+            f"no finished MPT runs for the {kind} ablation (mpt grid --preset {kind})"
+        )
+    if len(points) > 1:
+        settings = distinguishing_settings([group for group in points.values()], (axis, *tied))
+        raise InvalidInput(
+            f"the runs differ in more than {axis} ({'; '.join(settings)}); narrow with --where"
+        )
+    (runs_of_ablation,) = points.values()
+    by_value = group_runs(runs_of_ablation)
+    values = [group[0].config[axis] for group in by_value.values()]
+    if len(set(map(repr, values))) < len(values):
+        raise InvalidInput(f"several configurations share a value of {axis}; narrow with --where")
+    table = ResultTable(
+        title=f"MPT accuracy (%) by {kind}",
+        label_columns=[kind, "Seeds"],
+        value_columns=COLUMNS,
+        notes=[STD_NOTE],
+    )
+    for group in sorted(by_value.values(), key=lambda g: _axis_order(axis, g[0].config[axis])):
+        table.rows.append(Row([str(group[0].config[axis]), str(len(group))], accuracy_cells(group)))
+    table.mark_best([table.rows], COLUMNS)
+    return table
+
+
+def _axis_order(axis: str, value: Any) -> tuple:
+    from mpt_engine.config import PromptPosition, TranslatorKind
+
+    enums = {"position": PromptPosition, "translator": TranslatorKind}
+    if axis in enums:
+        return (list(enums[axis]).index(enums[axis](value)),)
+    return (value,)
+
+
+@cache
+def paper_results() -> dict[str, Any]:
+    return json.loads(PAPER_RESULTS.read_text(encoding="utf-8"))
+
+
+def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
+    """Our Table I means beside the published ones, with the difference per cell."""
+    published = paper_results()
+    ours = table1(runs)
+    table = ResultTable(
+        title=f"Ours vs the paper's Table I ({published['source']})",
+        label_columns=[*ours.label_columns[:-1], "Source"],
+        value_columns=COLUMNS,
+        notes=["ours: mean over seeds; Δ = ours − paper"],
+    )
+    for row in ours.rows:
+        shots, method = row.labels[0], row.labels[1].lower()
+        paper_row = published["table1"].get(method, {}).get(shots)
+        labels = row.labels[:-1]
+        table.rows.append(
+            Row([*labels, f"ours ({row.labels[-1]} seeds)"], [Cell(c.value) for c in row.cells])
+        )
+        if paper_row is None:
+            continue
+        paper_cells = [Cell(value) for value in paper_row]
+        table.rows.append(Row([*labels, "paper"], paper_cells))
+        deltas = [Cell(o.value - p.value) for o, p in zip(row.cells, paper_cells, strict=True)]
+        table.rows.append(Row([*labels, "Δ"], deltas))
+    return table
+
+
+def _finished(runs: Sequence[StoredRun], name: str) -> list[StoredRun]:
+    finished = [run for run in runs if run.status == "finished"]
+    if not finished:
+        raise InvalidInput(f"selection {name} has no finished runs")
+    return finished
+
+
+def _match_seeds(first: Sequence[StoredRun], second: Sequence[StoredRun]):
+    by_seed = {run.config["seed"]: run for run in second}
+    pairs = [(run, by_seed[run.config["seed"]]) for run in first if run.config["seed"] in by_seed]
+    if len(pairs) < 2:
+        raise InvalidInput("a paired test needs at least two seeds present in both selections")
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
+    unfinished = sum(run.status != "finished" for run in runs)
+    if unfinished:
+        table.notes.append(f"{unfinished} unfinished runs not included")

@@ -1,0 +1,163 @@
+"""Reading the run store: every run folder with its config, status, result and events.
+
+A folder that is not a run (foreign, corrupt) is skipped with a warning, never an error: one
+bad folder must not hide the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mpt_engine.errors import InvalidInput
+from mpt_engine.grid import parse_values
+from mpt_engine.store import RUN_ID, RunStore
+
+STATUSES = ("finished", "failed", "diverged", "interrupted", "incomplete")
+
+
+@dataclass
+class StoredRun:
+    run_id: str
+    folder: Path
+    config: dict[str, Any]
+    status: str
+    result: dict[str, Any] | None
+    record: dict[str, Any]
+
+    @property
+    def average(self) -> float | None:
+        return self.result["average"] if self.result else None
+
+    @property
+    def started_at(self) -> str:
+        return self.record.get("started_at", "")
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_events(self.folder / "events.jsonl")
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Events of a run; a torn last line (a writer killed mid-line) is ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def read_run(folder: Path) -> StoredRun:
+    """One run folder; InvalidInput when it is not a readable run."""
+    if not RUN_ID.match(folder.name):
+        raise InvalidInput(f"{folder.name}: not a run folder")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        record = json.loads((folder / "record.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput(f"{folder.name}: unreadable run ({error})") from None
+    if not isinstance(config, dict) or not isinstance(record, dict):
+        raise InvalidInput(f"{folder.name}: config.json and record.json must be objects")
+    result = _read_result(folder)
+    if result is not None:
+        status = "finished"
+    else:
+        events = read_events(folder / "events.jsonl")
+        last = events[-1] if events else {}
+        status = (
+            last.get("status", "incomplete") if last.get("event") == "run_failed" else "incomplete"
+        )
+    return StoredRun(folder.name, folder, config, status, result, record)
+
+
+def _read_result(folder: Path) -> dict[str, Any] | None:
+    try:
+        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput(f"{folder.name}: unreadable result.json ({error})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("per_language"), dict):
+        raise InvalidInput(f"{folder.name}: result.json has no per_language accuracies")
+    return result
+
+
+def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
+    """All runs, oldest first, and one warning per folder that was skipped."""
+    runs, warnings = [], []
+    if not store.root.is_dir():
+        return runs, warnings
+    for folder in sorted(store.root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        try:
+            runs.append(read_run(folder))
+        except InvalidInput as error:
+            warnings.append(f"skipped {error}")
+    runs.sort(key=lambda run: (run.started_at, run.run_id))
+    return runs, warnings
+
+
+def parse_where(text: str) -> dict[str, str]:
+    """`method=mpt,shots=64` -> {"method": "mpt", "shots": "64"}."""
+    where = {}
+    for part in filter(None, (item.strip() for item in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(
+                f"selection {text!r}: expected field=value pairs like method=mpt,shots=64"
+            )
+        where[key.strip().replace("-", "_")] = value.strip()
+    return where
+
+
+def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRun]:
+    """Runs whose config (or status) matches every field=value; numbers compare as numbers."""
+    wanted = {}
+    for key, value in where.items():
+        if key == "status":
+            if value not in STATUSES:
+                raise InvalidInput(f"unknown status {value!r}; choose one of {', '.join(STATUSES)}")
+            wanted[key] = {value}
+        elif value.lower() in ("none", "null"):
+            wanted[key] = {None}
+        else:
+            wanted[key] = set(parse_values(key, value))  # ranges like seed=1-3 allowed
+    return [
+        run
+        for run in runs
+        if all(
+            (run.status if key == "status" else run.config.get(key)) in values
+            for key, values in wanted.items()
+        )
+    ]
+
+
+def find_run(store: RunStore, reference: str) -> StoredRun:
+    """A run by id or unique id prefix; a reference can never leave the store."""
+    if not reference or not all(c.isalnum() or c == "-" for c in reference):
+        raise InvalidInput(f"not a run id: {reference!r}")
+    matches = (
+        sorted(p for p in store.root.glob(f"{reference}*") if p.is_dir())
+        if store.root.is_dir()
+        else []
+    )
+    exact = [p for p in matches if p.name == reference]
+    if exact:
+        matches = exact
+    if not matches:
+        raise InvalidInput(f"no run {reference!r} in {store.root}")
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches[:5])
+        raise InvalidInput(
+            f"{reference!r} matches {len(matches)} runs ({names}); give more of the id"
+        )
+    return read_run(matches[0])

@@ -1,0 +1,166 @@
+"""One table model for every report, exported to CSV, Markdown, LaTeX and JSON (the terminal
+rendering lives in the front end)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("text", "csv", "md", "latex", "json")
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float | None  # a mean, a difference or a p-value; None: no data
+    std: float | None = None
+    best: bool = False
+    fmt: str | None = None  # overrides the column's format (p-values: .1e)
+
+    def text(self, fmt: str, plus_minus: str = " ± ") -> str:
+        if self.value is None:
+            return "—"
+        fmt = self.fmt or fmt
+        shown = format(self.value, fmt)
+        return shown if self.std is None else f"{shown}{plus_minus}{format(self.std, fmt)}"
+
+
+@dataclass
+class Row:
+    labels: list[str]
+    cells: list[Cell]
+
+
+@dataclass
+class ResultTable:
+    title: str
+    label_columns: list[str]
+    value_columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    formats: dict[str, str] = field(default_factory=dict)  # column -> format spec, default .1f
+
+    def fmt(self, column: str) -> str:
+        return self.formats.get(column, ".1f")
+
+    def mark_best(self, groups: list[list[Row]], columns: list[str]) -> None:
+        """Mark the highest value of each column within each group of rows (the paper's bold)."""
+        for rows in groups:
+            for column in columns:
+                index = self.value_columns.index(column)
+                values = [
+                    row.cells[index].value for row in rows if row.cells[index].value is not None
+                ]
+                if len(values) < 2:
+                    continue
+                top = max(values)
+                for row in rows:
+                    cell = row.cells[index]
+                    if cell.value == top:
+                        row.cells[index] = Cell(cell.value, cell.std, True, cell.fmt)
+
+
+def export(table: ResultTable, fmt: str) -> str:
+    return {"csv": to_csv, "md": to_markdown, "latex": to_latex, "json": to_json}[fmt](table)
+
+
+def to_csv(table: ResultTable) -> str:
+    with_std = {
+        column
+        for index, column in enumerate(table.value_columns)
+        if any(row.cells[index].std is not None for row in table.rows)
+    }
+    header = list(table.label_columns)
+    for column in table.value_columns:
+        header.append(column)
+        if column in with_std:
+            header.append(f"{column} std")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in table.rows:
+        values: list[Any] = list(row.labels)
+        for column, cell in zip(table.value_columns, row.cells, strict=True):
+            values.append("" if cell.value is None else repr(cell.value))
+            if column in with_std:
+                values.append("" if cell.std is None else repr(cell.std))
+        writer.writerow(values)
+    return buffer.getvalue()
+
+
+def to_markdown(table: ResultTable) -> str:
+    header = [*table.label_columns, *table.value_columns]
+    lines = [
+        f"**{table.title}**",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|"
+        + "|".join(["---"] * len(table.label_columns) + ["---:"] * len(table.value_columns))
+        + "|",
+    ]
+    for row in table.rows:
+        cells = []
+        for column, cell in zip(table.value_columns, row.cells, strict=True):
+            text = cell.text(table.fmt(column))
+            cells.append(f"**{text}**" if cell.best else text)
+        lines.append("| " + " | ".join([*row.labels, *cells]) + " |")
+    lines.extend(["", *(f"_{note}_" for note in table.notes)] if table.notes else [])
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in text).replace("±", r"$\pm$")
+
+
+def to_latex(table: ResultTable) -> str:
+    spec = "l" * len(table.label_columns) + "r" * len(table.value_columns)
+    header = [*table.label_columns, *table.value_columns]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_latex_escape(table.title)}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(_latex_escape(column) for column in header) + r" \\",
+        r"\midrule",
+    ]
+    for row in table.rows:
+        cells = []
+        for column, cell in zip(table.value_columns, row.cells, strict=True):
+            text = cell.text(table.fmt(column), plus_minus=r"$\pm$")
+            cells.append(rf"\textbf{{{text}}}" if cell.best else text)
+        lines.append(" & ".join([*(_latex_escape(label) for label in row.labels), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(table: ResultTable) -> str:
+    rows = []
+    for row in table.rows:
+        values = {
+            column: {"value": cell.value, "std": cell.std, "best": cell.best}
+            for column, cell in zip(table.value_columns, row.cells, strict=True)
+        }
+        rows.append(
+            {"labels": dict(zip(table.label_columns, row.labels, strict=True)), "values": values}
+        )
+    document = {
+        "title": table.title,
+        "columns": table.value_columns,
+        "rows": rows,
+        "notes": table.notes,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

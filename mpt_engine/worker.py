@@ -1,0 +1,38 @@
+"""`python -m mpt_engine.worker --config JSON`: one run in a child process, NDJSON events on
+stdout. The grid's GPU pool and the TUI start runs this way, so a crash or an out-of-memory
+error in training never takes the caller down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import ExitCode, MptError
+from mpt_engine.runner import execute, failure
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mpt_engine.worker")
+    parser.add_argument("--config", required=True, help="the run's config as JSON")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--save-checkpoint", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = RunConfig.from_dict(json.loads(args.config))
+    except (MptError, json.JSONDecodeError, TypeError) as error:
+        print(f"error: bad --config: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        for event in execute(config, device=args.device, save_checkpoint=args.save_checkpoint):
+            print(event.to_json(), flush=True)
+    except (Exception, KeyboardInterrupt) as error:
+        failed = failure(config.run_id, error)
+        print(failed.to_json(), flush=True)
+        return failed.exit_code
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The subcommands of `mpt`, one module each."""

@@ -1,0 +1,60 @@
+"""Helpers every command shares: consoles, option help from the config, table output."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from mpt_engine.config import field_help
+
+ABLATION = "Ablations (MPT)"
+TRAINING = "Training"
+
+
+def config_option(name: str, *flags: str, panel: str | None = None, prefix: str = ""):
+    """A typer option whose help is the RunConfig field's help and default."""
+    return typer.Option(
+        *flags, help=prefix + field_help(name), rich_help_panel=panel, show_default=False
+    )
+
+
+def error_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def output_console():
+    from rich.console import Console
+
+    return Console()
+
+
+def print_json(value) -> None:
+    print(json.dumps(value, ensure_ascii=False), flush=True)
+
+
+def show_table(table, fmt: str) -> None:
+    """A report on stdout: rich for `text`, else the data alone in the chosen format."""
+    from mpt_engine.tables import FORMATS, export
+
+    if fmt not in FORMATS:
+        from mpt_engine.errors import InvalidInput
+
+        raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt != "text":
+        sys.stdout.write(export(table, fmt))
+        return
+    from mpt_tui.render import rich_tables
+
+    console = output_console()
+    for part in rich_tables(table, console):
+        console.print(part)
+
+
+def warn(messages) -> None:
+    console = error_console()
+    for message in messages:
+        console.print(f"[yellow]warning:[/] {message}", highlight=False)

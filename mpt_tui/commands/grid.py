@@ -1,0 +1,169 @@
+"""`mpt grid`: many runs, the product of option lists or a named preset; resumable."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mpt_engine.config import GRID_NAMES
+from mpt_engine.errors import ExitCode, InvalidInput
+from mpt_tui.commands.common import (
+    ABLATION,
+    TRAINING,
+    config_option,
+    error_console,
+    output_console,
+    print_json,
+)
+
+LIST = "comma list: "
+GRID_PRESET_NAMES = ("smoke", *GRID_NAMES)
+
+
+def _list(name: str, *flags: str, panel: str | None = None):
+    return config_option(name, *flags, panel=panel, prefix=LIST)
+
+
+def grid(
+    preset: Annotated[
+        str | None,
+        typer.Option(help=f"named lists and settings: {', '.join(GRID_PRESET_NAMES)}"),
+    ] = None,
+    methods: Annotated[str | None, _list("method", "--methods", "--method")] = None,
+    shots: Annotated[str | None, _list("shots", "--shots", "-k")] = None,
+    seeds: Annotated[str | None, _list("seed", "--seeds", "--seed")] = None,
+    model: Annotated[str | None, _list("model", "--model")] = None,
+    data: Annotated[str | None, _list("data", "--data")] = None,
+    split: Annotated[str | None, _list("split", "--split")] = None,
+    alpha: Annotated[str | None, _list("alpha", "--alpha", panel=ABLATION)] = None,
+    prompt_length: Annotated[
+        str | None, _list("prompt_length", "--prompt-length", panel=ABLATION)
+    ] = None,
+    position: Annotated[str | None, _list("position", "--position", panel=ABLATION)] = None,
+    translator: Annotated[str | None, _list("translator", "--translator", panel=ABLATION)] = None,
+    aux: Annotated[str | None, _list("aux", "--aux", panel=ABLATION)] = None,
+    aux_size: Annotated[str | None, _list("aux_size", "--aux-size", panel=ABLATION)] = None,
+    epochs: Annotated[str | None, _list("epochs", "--epochs", panel=TRAINING)] = None,
+    batch_size: Annotated[str | None, _list("batch_size", "--batch-size", panel=TRAINING)] = None,
+    lr: Annotated[str | None, _list("lr", "--lr", panel=TRAINING)] = None,
+    max_length: Annotated[str | None, _list("max_length", "--max-length", panel=TRAINING)] = None,
+    eval_batch_size: Annotated[
+        str | None, _list("eval_batch_size", "--eval-batch-size", panel=TRAINING)
+    ] = None,
+    test_limit: Annotated[str | None, _list("test_limit", "--test-limit", panel=TRAINING)] = None,
+    device: Annotated[
+        str,
+        typer.Option(help="auto, cpu, cuda or cuda:N (without --gpus)", rich_help_panel=TRAINING),
+    ] = "auto",
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            help="run in parallel, one child process per GPU slot: 0,1,2,3",
+            rich_help_panel=TRAINING,
+        ),
+    ] = None,
+    save_checkpoint: Annotated[
+        bool, typer.Option("--save-checkpoint", help="keep each run's best state")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list the runs and which are finished; train nothing")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="NDJSON on stdout: each event with its run_id")
+    ] = False,
+) -> None:
+    """Run a grid of runs; finished runs are skipped, so the same command resumes a grid."""
+    from mpt_engine.grid import expand, parse_values
+    from mpt_engine.store import RunStore
+
+    given = {
+        "method": methods,
+        "shots": shots,
+        "seed": seeds,
+        "model": model,
+        "data": data,
+        "split": split,
+        "alpha": alpha,
+        "prompt_length": prompt_length,
+        "position": position,
+        "translator": translator,
+        "aux": aux,
+        "aux_size": aux_size,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "max_length": max_length,
+        "eval_batch_size": eval_batch_size,
+        "test_limit": test_limit,
+    }
+    lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
+    configs = expand(preset, lists)
+    slots = [slot.strip() for slot in gpus.split(",")] if gpus else []
+    if not all(slot.isdigit() for slot in slots):
+        raise InvalidInput(f"--gpus {gpus!r}: expected GPU indices like 0,1,2")
+    store = RunStore()
+    if dry_run:
+        _dry_run(configs, store, as_json)
+        return
+
+    from mpt_engine.launch import pending_runs, run_grid
+
+    todo = len(pending_runs(configs, store))
+    error_console().print(
+        f"grid of {len(configs)} runs: {len(configs) - todo} already finished, {todo} to run",
+        highlight=False,
+    )
+    if not todo:
+        return
+    updates = run_grid(configs, store, device, slots, save_checkpoint)
+    failed = 0
+    if as_json:
+        for run_id, event in updates:
+            failed += event.kind == "run_failed"
+            print_json({"run_id": run_id, **event.to_dict()})
+    else:
+        from mpt_tui.progress import GridProgress
+
+        with GridProgress(error_console(), todo) as progress:
+            for run_id, event in updates:
+                progress.update(run_id, event)
+        failed = len(progress.failed)
+    if failed:
+        error_console().print(f"{failed} of {todo} runs failed; run the same command to retry them")
+        sys.exit(ExitCode.RUN_FAILED)
+
+
+def _dry_run(configs, store, as_json: bool) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from mpt_engine.grid import varying_fields
+
+    axes = [name for name in varying_fields(configs) if name not in ("method", "shots", "seed")]
+    statuses = [store.status(config.run_id) for config in configs]
+    if as_json:
+        for config, status in zip(configs, statuses, strict=True):
+            print_json({"run_id": config.run_id, "status": status, "config": config.to_dict()})
+    else:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("run", no_wrap=True, min_width=max(len(c.run_id) for c in configs))
+        for column in ("method", "shots", "seed", *axes, "status"):
+            table.add_column(column)
+        for config, status in zip(configs, statuses, strict=True):
+            values = config.to_dict()
+            table.add_row(
+                config.run_id,
+                values["method"],
+                str(values["shots"]),
+                str(values["seed"]),
+                *("—" if values[name] is None else str(values[name]) for name in axes),
+                status,
+            )
+        output_console().print(table)
+    finished = statuses.count("finished")
+    error_console().print(
+        f"{len(configs)} runs: {finished} finished, {len(configs) - finished} to run",
+        highlight=False,
+    )

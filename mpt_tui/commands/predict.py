@@ -1,0 +1,68 @@
+"""`mpt predict`: classify new premise-hypothesis pairs with a finished run's checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mpt_engine.errors import InvalidInput
+from mpt_tui.commands.common import output_console, print_json
+
+
+def predict(
+    run: Annotated[
+        str, typer.Argument(help="run id (or unique prefix) trained with --save-checkpoint")
+    ],
+    premise: Annotated[str | None, typer.Option(help="the premise")] = None,
+    hypothesis: Annotated[str | None, typer.Option(help="the hypothesis")] = None,
+    lang: Annotated[
+        str, typer.Option(help="language of the pair: en uses p^S, any other code p^T")
+    ] = "en",
+    file: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of pairs: premise, hypothesis and an optional lang per line"),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per pair")] = False,
+) -> None:
+    """Predict entailment, neutral or contradiction for each pair."""
+    from mpt_engine.data.examples import Example
+    from mpt_engine.jsonl import read_jsonl
+    from mpt_engine.languages import LABELS
+    from mpt_engine.predict import predict as run_predict
+    from mpt_engine.results import find_run
+    from mpt_engine.store import RunStore
+
+    if (file is None) == (premise is None or hypothesis is None):
+        raise InvalidInput("give either --premise and --hypothesis, or --file")
+    if file is None:
+        pairs = [(Example(premise, hypothesis), lang)]
+    else:
+        pairs = [
+            (Example(row["premise"], row["hypothesis"]), str(row.get("lang", lang)))
+            for _, row in read_jsonl(file, ("premise", "hypothesis"))
+        ]
+    folder = find_run(RunStore(), run).folder
+    labels: dict[int, int] = {}
+    for language in dict.fromkeys(language for _, language in pairs):
+        indices = [i for i, (_, pair_language) in enumerate(pairs) if pair_language == language]
+        predicted = run_predict(folder, [pairs[i][0] for i in indices], language, device)
+        labels.update(zip(indices, predicted, strict=True))
+    console = output_console()
+    for index, (example, language) in enumerate(pairs):
+        label = LABELS[labels[index]] if labels[index] >= 0 else "other"
+        if as_json:
+            print_json(
+                {
+                    "premise": example.premise,
+                    "hypothesis": example.hypothesis,
+                    "lang": language,
+                    "label": label,
+                }
+            )
+        else:
+            console.print(
+                f"{label}\t{language}\t{example.premise} ‖ {example.hypothesis}", highlight=False
+            )

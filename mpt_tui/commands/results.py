@@ -1,0 +1,229 @@
+"""`mpt results`: browse the run store and build the paper's tables and figures from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
+
+app = typer.Typer(
+    help="Browse runs; the paper's tables, comparisons and figures; exports.",
+    no_args_is_help=True,
+)
+
+Where = Annotated[
+    str | None,
+    typer.Option(
+        "--where", "-w", help="select runs: field=value,... e.g. method=mpt,shots=64,seed=1-3"
+    ),
+]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="text, csv, md, latex or json (data alone on stdout)")
+]
+Plot = Annotated[
+    Path | None, typer.Option("--plot", help="also write the figure to a file (.png, .svg or .pdf)")
+]
+Paired = Annotated[
+    bool, typer.Option("--paired", help="paired t-test on matched seeds (default: Welch)")
+]
+
+
+def _runs(where: str | None, **fixed):
+    from mpt_engine.results import load_runs, parse_where, select
+    from mpt_engine.store import RunStore
+
+    runs, warnings = load_runs(RunStore())
+    warn(warnings)
+    selection = parse_where(where or "")
+    selection.update({key: str(value) for key, value in fixed.items() if value is not None})
+    return select(runs, selection)
+
+
+def _figure(figure, plot: Path | None, fmt: str) -> None:
+    if fmt == "text":
+        from mpt_tui.plots import render
+
+        console = output_console()
+        console.print(render(figure, width=min(console.width, 100)))
+    if plot is not None:
+        from mpt_engine.figures import save_figure
+
+        error_console().print(f"wrote {save_figure(figure, plot)}", highlight=False)
+
+
+@app.command("list")
+def list_runs(
+    where: Where = None,
+    method: Annotated[str | None, typer.Option(help="ft, sp, pct or mpt")] = None,
+    shots: Annotated[int | None, typer.Option(help="shots per class")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="finished, failed, diverged, interrupted or incomplete")
+    ] = None,
+    fmt: Format = "text",
+) -> None:
+    """The runs in the store, oldest first."""
+    from mpt_engine.tables import Cell, ResultTable, Row
+
+    runs = _runs(where, method=method, shots=shots, seed=seed, status=status)
+    table = ResultTable(
+        title=f"{len(runs)} runs",
+        label_columns=["Run", "Method", "Shots", "Seed", "Status", "Started"],
+        value_columns=["Avg."],
+    )
+    for run in runs:
+        labels = [
+            run.run_id,
+            run.config.get("method", "?"),
+            str(run.config.get("shots", "?")),
+            str(run.config.get("seed", "?")),
+            run.status,
+            run.started_at[5:16].replace("T", " "),
+        ]
+        table.rows.append(Row(labels, [Cell(run.average)]))
+    show_table(table, fmt)
+
+
+@app.command()
+def show(
+    run: Annotated[str, typer.Argument(help="run id, or a unique prefix of one")],
+    plot: Plot = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="config, record, result, history")
+    ] = False,
+) -> None:
+    """One run: config, record, per-language accuracies, loss history."""
+    from mpt_engine.figures import loss_figure
+    from mpt_engine.results import find_run
+    from mpt_engine.store import RunStore
+
+    stored = find_run(RunStore(), run)
+    events = stored.events()
+    if as_json:
+        history = [e for e in events if e.get("event") in ("train_step", "dev_evaluated")]
+        print_json(
+            {
+                "run_id": stored.run_id,
+                "status": stored.status,
+                "folder": str(stored.folder),
+                "config": stored.config,
+                "record": stored.record,
+                "result": stored.result,
+                "history": history,
+            }
+        )
+        return
+    from rich import box
+    from rich.table import Table
+
+    from mpt_tui.render import result_table
+
+    console = output_console()
+    console.print(f"[bold]{stored.run_id}[/]  {stored.status}  {stored.folder}", highlight=False)
+    settings = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
+    for key, value in stored.config.items():
+        if value is not None:
+            settings.add_row(key, str(value))
+    record = stored.record
+    for key in ("started_at", "finished_at", "device", "hostname"):
+        if record.get(key):
+            settings.add_row(key, str(record[key]))
+    libraries = record.get("libraries") or {}
+    settings.add_row("versions", " ".join(f"{k} {v}" for k, v in libraries.items() if v))
+    git = record.get("git") or {}
+    if git:
+        settings.add_row(
+            "git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"
+        )
+    console.print(settings)
+    if stored.result:
+        console.print(result_table(stored.result, console.width))
+    if any(event.get("event") == "train_step" for event in events):
+        _figure(loss_figure(stored.run_id, events), plot, "text")
+
+
+@app.command()
+def table(where: Where = None, fmt: Format = "text") -> None:
+    """Table I: method x shots, mean ± std over seeds per language, best per column marked."""
+    from mpt_engine.reports import table1
+
+    show_table(table1(_runs(where)), fmt)
+
+
+@app.command()
+def table2(
+    shots: Annotated[int, typer.Option(help="shot setting")] = 64,
+    where: Where = None,
+    paired: Paired = False,
+    fmt: Format = "text",
+) -> None:
+    """Table II: MPT and its ablations with two-tailed t-test p-values."""
+    from mpt_engine.reports import table2 as build
+
+    show_table(build(_runs(where, shots=shots), paired), fmt)
+
+
+@app.command()
+def compare(
+    first: Annotated[str, typer.Argument(help="selection A, e.g. method=sp,shots=64")],
+    second: Annotated[str, typer.Argument(help="selection B, e.g. method=mpt,shots=64")],
+    where: Where = None,
+    paired: Paired = False,
+    fmt: Format = "text",
+) -> None:
+    """Two selections of runs: means, difference and two-tailed t-test per language."""
+    from mpt_engine.reports import compare as build
+    from mpt_engine.results import parse_where, select
+
+    runs = _runs(where)
+    table_ = build(
+        select(runs, parse_where(first)), select(runs, parse_where(second)), (first, second), paired
+    )
+    show_table(table_, fmt)
+
+
+@app.command()
+def families(
+    shots: Annotated[int, typer.Option(help="shot setting (the paper's Figure 3: 32)")] = 32,
+    where: Where = None,
+    fmt: Format = "text",
+    plot: Plot = None,
+) -> None:
+    """Figure 3: MPT's accuracy gain relative to SP per language and language family."""
+    from mpt_engine.figures import family_figure
+    from mpt_engine.reports import families as build
+
+    built = build(_runs(where, shots=shots))
+    show_table(built, fmt)
+    _figure(family_figure(built), plot, fmt)
+
+
+@app.command()
+def ablation(
+    kind: Annotated[
+        str, typer.Argument(help="translator, position, prompt-length, alpha or aux-size")
+    ],
+    shots: Annotated[int, typer.Option(help="shot setting")] = 64,
+    where: Where = None,
+    fmt: Format = "text",
+    plot: Plot = None,
+) -> None:
+    """Figures 4-5: MPT accuracy as one setting varies."""
+    from mpt_engine.figures import ablation_figure
+    from mpt_engine.reports import ablation as build
+
+    built = build(_runs(where, shots=shots), kind)
+    show_table(built, fmt)
+    numeric = kind in ("prompt-length", "alpha", "aux-size")
+    _figure(ablation_figure(built, numeric), plot, fmt)
+
+
+@app.command()
+def paper(where: Where = None, fmt: Format = "text") -> None:
+    """Our Table I means beside the paper's published numbers, with the difference per cell."""
+    from mpt_engine.reports import paper_comparison
+
+    show_table(paper_comparison(_runs(where)), fmt)

@@ -1,0 +1,89 @@
+"""Rich renderings of results: a run's per-language row, and any report table."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from mpt_engine.languages import LANGUAGE_NAMES
+from mpt_engine.tables import Cell, ResultTable
+
+
+def result_table(result: dict, width: int = 120) -> Table:
+    """Accuracy (%) per language and the average: in a row like the paper's Table I when the
+    terminal is wide enough, else one language per line."""
+    per_language = result["per_language"]
+    method, shots, seed = result["method"].upper(), result["shots"], result["seed"]
+    title = f"{method}  k={shots}  seed={seed}  {result['run_id']}"
+    if width >= 84:  # 15 languages and the average, 5 characters each, fit
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=0)
+        for language in per_language:
+            table.add_column(language.upper(), justify="right")
+        table.add_column("Avg.", justify="right", style="bold")
+        values = [*per_language.values(), result["average"]]
+        table.add_row(*(f"{value:.1f}" for value in values))
+        return table
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("language")
+    table.add_column("accuracy", justify="right")
+    for language, accuracy in per_language.items():
+        table.add_row(f"{language.upper()}  {LANGUAGE_NAMES[language]}", f"{accuracy:.1f}")
+    table.add_section()
+    table.add_row("Avg.", f"{result['average']:.1f}", style="bold")
+    return table
+
+
+def rich_tables(table: ResultTable, console: Console) -> list[Table]:
+    """A report as rich tables: mean over ± std in each cell, the best in bold, notes as the
+    caption. Columns that do not fit the console continue in a further table (like pandas)."""
+    cells = [
+        [
+            _cell_text(cell, table.fmt(column))
+            for column, cell in zip(table.value_columns, row.cells, strict=True)
+        ]
+        for row in table.rows
+    ]
+    remaining = list(range(len(table.value_columns)))
+    unbounded = console.options.update_width(10_000)
+    parts: list[Table] = []
+    while remaining:
+        chunk = remaining
+        while len(chunk) > 1:
+            part = _part(table, cells, chunk, first=not parts, last=False)
+            if Measurement.get(console, unbounded, part).minimum <= console.width:
+                break
+            chunk = chunk[:-1]
+        remaining = remaining[len(chunk) :]
+        parts.append(_part(table, cells, chunk, first=not parts, last=not remaining))
+    return parts
+
+
+def _part(
+    table: ResultTable, cells: list[list[Text]], chunk: list[int], first: bool, last: bool
+) -> Table:
+    part = Table(
+        title=table.title if first else None,
+        caption="\n".join(table.notes) if last and table.notes else None,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption_justify="left",
+    )
+    for name in table.label_columns:
+        part.add_column(name, no_wrap=True)
+    for index in chunk:
+        part.add_column(table.value_columns[index], justify="right", no_wrap=True)
+    for row, texts in zip(table.rows, cells, strict=True):
+        part.add_row(*row.labels, *(texts[index] for index in chunk))
+    return part
+
+
+def _cell_text(cell: Cell, fmt: str) -> Text:
+    if cell.value is None:
+        return Text("—", style="dim")
+    mean = Text(format(cell.value, cell.fmt or fmt), style="bold" if cell.best else "")
+    if cell.std is not None:
+        mean.append(f"\n±{format(cell.std, cell.fmt or fmt)}", style="dim")
+    return mean
