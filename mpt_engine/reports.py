@@ -5,6 +5,7 @@ beside the published ones."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,8 @@ TABLE2_ROWS = (
     ("w/o prompt translator", {"translator": "none"}),
     ("w/o MPT framework", {"method": "sp"}),
 )
+# The settings the paper's ablations vary, at their values in the original MPT.
+PAPER_MPT_SETTINGS = ("translator", "position", "prompt_length", "alpha")
 # Figures 4-5: the field on the x axis, then fields tied to it that may differ between points.
 ABLATIONS = {
     "translator": ("translator",),
@@ -68,19 +71,24 @@ def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
 
 
 def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
-    """For each group, `field=value` for the config fields that take several values among the
-    groups (a field a method does not use, None, distinguishes nothing)."""
+    """For each group, `field=value` where it departs from the most common value of a field that
+    takes several values among the groups ("—" for none). A field a method does not use (None)
+    distinguishes nothing."""
     configs = [group[0].config for group in groups]
-    varying = [
-        name
-        for name in configs[0]
-        if name not in (*shown, "seed")
-        and len({repr(c.get(name)) for c in configs if c.get(name) is not None}) > 1
-    ]
-    return [
-        " ".join(f"{name}={config[name]}" for name in varying if config.get(name) is not None)
-        for config in configs
-    ]
+    common: dict[str, str] = {}
+    for name in configs[0] if configs else ():
+        values = [repr(c.get(name)) for c in configs if c.get(name) is not None]
+        if name not in (*shown, "seed") and len(set(values)) > 1:
+            common[name] = Counter(values).most_common(1)[0][0]
+    labels = []
+    for config in configs:
+        departures = [
+            f"{name}={config[name]}"
+            for name, usual in common.items()
+            if config.get(name) is not None and repr(config[name]) != usual
+        ]
+        labels.append(" ".join(departures) or "—")
+    return labels
 
 
 def table1(runs: Sequence[StoredRun]) -> ResultTable:
@@ -90,7 +98,7 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
     if not groups:
         raise InvalidInput("no finished runs to tabulate")
     settings = distinguishing_settings(groups, ("method", "shots"))
-    with_setting = any(settings)
+    with_setting = any(setting != "—" for setting in settings)
     table = ResultTable(
         title="Accuracy (%) on XNLI",
         label_columns=["Shots", "Method", *(["Setting"] if with_setting else []), "Seeds"],
@@ -180,8 +188,9 @@ def table2(runs: Sequence[StoredRun], paired: bool = False) -> ResultTable:
 
 
 def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
-    """The single configuration of full MPT (translator on, external auxiliary data, alpha < 1)
-    among the runs; the user narrows the selection when there are several."""
+    """The configuration of full MPT (translator on, external auxiliary data) among the runs,
+    preferring the paper's values of the ablated settings; when several remain the user narrows
+    the selection with --where."""
     candidates = [
         group
         for group in group_runs(runs).values()
@@ -193,6 +202,13 @@ def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
         raise InvalidInput(
             "no finished full-MPT runs in the selection (see mpt grid --preset table2)"
         )
+    defaults = RunConfig().to_dict()
+    standard = [
+        group
+        for group in candidates
+        if all(group[0].config.get(name) == defaults[name] for name in PAPER_MPT_SETTINGS)
+    ]
+    candidates = standard or candidates
     if len(candidates) > 1:
         settings = distinguishing_settings(candidates, ())
         raise InvalidInput(

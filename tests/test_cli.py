@@ -9,15 +9,7 @@ from pathlib import Path
 import pytest
 
 from mpt_engine.languages import XNLI_LANGUAGES
-from mpt_tui.cli import main
-
-
-def mpt(capsys, *args):
-    """Run the console script in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+from tests.helpers import mpt
 
 
 def read_json(path):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mpt_engine.errors import InvalidInput
-from mpt_tui.commands.common import output_console, print_json
+from mpt_tui.commands.common import print_json
 
 
 def predict(
@@ -50,7 +50,6 @@ def predict(
         indices = [i for i, (_, pair_language) in enumerate(pairs) if pair_language == language]
         predicted = run_predict(folder, [pairs[i][0] for i in indices], language, device)
         labels.update(zip(indices, predicted, strict=True))
-    console = output_console()
     for index, (example, language) in enumerate(pairs):
         label = LABELS[labels[index]] if labels[index] >= 0 else "other"
         if as_json:
@@ -63,6 +62,4 @@ def predict(
                 }
             )
         else:
-            console.print(
-                f"{label}\t{language}\t{example.premise} ‖ {example.hypothesis}", highlight=False
-            )
+            print(f"{label}\t{language}\t{example.premise}\t{example.hypothesis}")

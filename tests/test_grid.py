@@ -1,0 +1,158 @@
+"""`mpt grid`: expansion, presets, dry run, skipping finished runs, resuming, the GPU pool."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from mpt_engine.config import PRESETS
+from mpt_engine.errors import InvalidInput
+from mpt_engine.grid import GRID_PRESETS, expand, parse_values
+from tests.helpers import mpt, mpt_json, runs_dir
+
+SMALL = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--shots", "1,2", "--seeds", "1,2")
+
+
+def test_table1_dry_run_lists_180_runs(capsys):
+    listed = mpt_json(capsys, "grid", "--preset", "table1", "--dry-run", "--json")
+    assert len(listed) == 180
+    assert len({run["run_id"] for run in listed}) == 180
+    assert {run["status"] for run in listed} == {"new"}
+    methods = {(run["config"]["method"], run["config"]["shots"]) for run in listed}
+    assert len(methods) == 36
+    assert {run["config"]["seed"] for run in listed} == {1, 2, 3, 4, 5}
+    assert not runs_dir().exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+    ("preset", "count"),
+    [
+        ("smoke", 4),
+        ("table2", 25),
+        ("translator", 30),
+        ("position", 20),
+        ("prompt-length", 30),
+        ("alpha", 55),
+        ("aux-size", 30),
+    ],
+)
+def test_presets_have_the_papers_sizes(preset, count):
+    assert len(expand(preset, {}, environ={})) == count
+
+
+def test_every_grid_preset_is_a_run_preset():
+    assert set(GRID_PRESETS) == set(PRESETS)
+
+
+def test_table2_preset_holds_the_ablations():
+    configs = expand("table2", {"seed": [1]}, environ={})
+    rows = {(c.method.value, c.alpha, c.aux, c.translator and c.translator.value) for c in configs}
+    assert rows == {
+        ("mpt", 0.5, "pawsx", "linear-2"),
+        ("mpt", 1.0, "none", "linear-2"),
+        ("mpt", 0.5, "xnli-dev", "linear-2"),
+        ("mpt", 0.5, "pawsx", "none"),
+        ("sp", None, None, None),
+    }
+    assert all(c.shots == 64 for c in configs)
+
+
+def test_aux_size_preset_shortens_epochs_for_large_corpora():
+    epochs = {c.aux_size: c.epochs for c in expand("aux-size", {"seed": [1]}, environ={})}
+    assert epochs == {100: 50, 250: 50, 500: 50, 1000: 50, 2000: 15, 8000: 4}
+
+
+def test_explicit_lists_override_the_preset():
+    configs = expand(
+        "smoke", {"method": ["sp", "mpt"], "shots": [1, 2], "seed": [1, 2]}, environ={}
+    )
+    assert len(configs) == 8
+    assert all(c.model == "tiny" for c in configs)
+    # lists a method ignores collapse into one run
+    assert (
+        len(expand("smoke", {"method": ["sp"], "alpha": [0.1, 0.9], "seed": [1]}, environ={})) == 1
+    )
+
+
+def test_parse_values():
+    assert parse_values("seed", "1-3,7") == [1, 2, 3, 7]
+    assert parse_values("alpha", "0.0,0.5") == [0.0, 0.5]
+    assert parse_values("translator", "lstm-1,linear-2") == ["lstm-1", "linear-2"]
+    for name, text in (("seed", "1-x"), ("seed", "5-1"), ("shots", ""), ("alpha", "half")):
+        with pytest.raises(InvalidInput):
+            parse_values(name, text)
+
+
+def test_smoke_grid_finishes_and_a_rerun_trains_nothing(capsys):
+    events = mpt_json(capsys, *SMALL, "--json")
+    finished = [e for e in events if e["event"] == "result"]
+    assert len(finished) == 8
+    assert all("run_id" in e for e in events)
+    before = {p.name: (p / "events.jsonl").read_text() for p in runs_dir().iterdir()}
+    code, out, err = mpt(capsys, *SMALL)
+    assert code == 0 and out == ""
+    assert "8 already finished, 0 to run" in err
+    assert {p.name: (p / "events.jsonl").read_text() for p in runs_dir().iterdir()} == before
+    listed = mpt_json(capsys, *SMALL, "--dry-run", "--json")
+    assert {run["status"] for run in listed} == {"finished"}
+
+
+def test_bad_grid_options(capsys):
+    for args, fragment in (
+        (("--seeds", "1-x"), "--seed"),
+        (("--methods", "sp,bert"), "unknown method 'bert'"),
+        (("--gpus", "a,b"), "expected GPU indices"),
+        (("--preset", "table9"), "unknown preset"),
+    ):
+        code, _, err = mpt(capsys, "grid", "--dry-run", *args)
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+
+
+def table_json(capsys):
+    return mpt_json(capsys, "results", "table", "--format", "json")
+
+
+def test_interrupted_grid_resumes_to_the_same_table(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "reference"))
+    mpt_json(capsys, *SMALL, "--json")
+    reference = table_json(capsys)
+
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "interrupted"))
+    env = dict(os.environ)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mpt_tui", *SMALL, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    results = 0
+    for line in process.stdout:
+        event = json.loads(line)
+        results += event["event"] == "result"
+        if results == 3 and event["event"] == "train_step":  # in the middle of the fourth run
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    process.stdout.close()
+    folders = list(runs_dir().iterdir())
+    assert sum((f / "result.json").exists() for f in folders) == 3
+    assert len(folders) == 4  # the fourth run is incomplete
+
+    code, _, err = mpt(capsys, *SMALL)
+    assert code == 0 and "3 already finished, 5 to run" in err
+    assert table_json(capsys) == reference
+
+
+def test_gpu_pool_runs_children_in_parallel_with_the_same_results(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "sequential"))
+    grid = ("grid", "--preset", "smoke", "--methods", "sp,pct", "--seeds", "1")
+    mpt_json(capsys, *grid, "--json")
+    reference = table_json(capsys)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "pool"))
+    events = mpt_json(capsys, *grid, "--gpus", "0,1", "--json")
+    assert sum(e["event"] == "result" for e in events) == 2
+    assert table_json(capsys) == reference

@@ -1,0 +1,77 @@
+"""--save-checkpoint and `mpt predict`: the checkpoint reproduces the run's own predictions."""
+
+import json
+
+import pytest
+
+from mpt_engine.config import RunConfig
+from mpt_engine.data import load_task_data
+from mpt_engine.languages import LABELS
+from tests.helpers import mpt, mpt_json, runs_dir
+
+
+@pytest.mark.parametrize("method", ["mpt", "pct", "ft"])
+def test_predict_matches_the_runs_test_predictions(capsys, tmp_path, method):
+    args = ("run", "--preset", "smoke", "--method", method, "--epochs", "2", "--test-limit", "40")
+    events = mpt_json(capsys, *args, "--save-checkpoint", "--json")
+    run_id = events[-1]["run_id"]
+    folder = runs_dir() / run_id
+    assert (folder / "checkpoint" / "model.safetensors").is_file()
+    stored = json.loads((folder / "predictions.json").read_text())
+
+    config = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    test = load_task_data(config).test
+    pairs = tmp_path / "pairs.jsonl"
+    with pairs.open("w") as file:
+        for language in ("en", "de", "zh"):
+            for example in test[language][:15]:
+                row = {
+                    "premise": example.premise,
+                    "hypothesis": example.hypothesis,
+                    "lang": language,
+                }
+                file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    predicted = mpt_json(capsys, "predict", run_id, "--file", pairs, "--json")
+    expected = [
+        LABELS[label] if label >= 0 else "other"
+        for language in ("en", "de", "zh")
+        for label in stored[language][:15]
+    ]
+    assert [row["label"] for row in predicted] == expected
+
+
+def test_predict_a_single_pair_in_a_language_outside_xnli(capsys):
+    events = mpt_json(
+        capsys, "run", "--preset", "smoke", "--epochs", "1", "--save-checkpoint", "--json"
+    )
+    code, out, _ = mpt(
+        capsys,
+        "predict",
+        events[-1]["run_id"][:12],
+        "--premise",
+        "Paka analala.",
+        "--hypothesis",
+        "Paka yuko macho.",
+        "--lang",
+        "ko",
+    )
+    assert code == 0
+    label, language, premise, hypothesis = out.rstrip("\n").split("\t")
+    assert label in LABELS and language == "ko"
+    assert (premise, hypothesis) == ("Paka analala.", "Paka yuko macho.")
+
+
+def test_predict_needs_a_checkpoint(capsys):
+    events = mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")
+    code, _, err = mpt(
+        capsys, "predict", events[-1]["run_id"], "--premise", "a", "--hypothesis", "b"
+    )
+    assert code == 3 and "--save-checkpoint" in err
+
+
+def test_predict_rejects_bad_references(capsys):
+    for reference in ("../etc", "no-such-run"):
+        code, _, err = mpt(capsys, "predict", reference, "--premise", "a", "--hypothesis", "b")
+        assert code == 2 and len(err.strip().splitlines()) == 1
+    code, _, err = mpt(capsys, "predict", "x", "--premise", "a")
+    assert code == 2 and "either --premise and --hypothesis, or --file" in err

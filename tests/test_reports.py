@@ -1,0 +1,229 @@
+"""The paper's tables from a store of runs with known accuracies, checked against statistics
+computed here independently (numpy, scipy.stats)."""
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import InvalidInput
+from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.reports import ablation, compare, families, paper_comparison, table1, table2
+from mpt_engine.results import load_runs, parse_where, select
+from mpt_engine.store import RunStore
+from mpt_engine.tables import export
+
+
+def add_run(store: RunStore, accuracies: dict[str, float], **values) -> str:
+    """A finished run folder as the runner writes it, with the given accuracies."""
+    config = RunConfig(model="tiny", data="synthetic", **values).resolved()
+    folder = store.folder(config.run_id)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config.to_json())
+    (folder / "record.json").write_text(
+        json.dumps({"started_at": f"2026-01-01T00:00:{len(list(store.root.iterdir())):02d}"})
+    )
+    result = {
+        "run_id": config.run_id,
+        "method": config.method.value,
+        "shots": config.shots,
+        "seed": config.seed,
+        "per_language": accuracies,
+        "average": sum(accuracies.values()) / len(accuracies),
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+    return config.run_id
+
+
+def accuracies(rng: random.Random, base: float) -> dict[str, float]:
+    return {lang: round(base + rng.uniform(-3, 3), 2) for lang in XNLI_LANGUAGES}
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    store = RunStore(tmp_path / "runs")
+    rng = random.Random(0)
+    for seed in (1, 2, 3):
+        for method, base in (("sp", 40), ("pct", 42), ("mpt", 45)):
+            add_run(store, accuracies(rng, base), method=method, shots=4, seed=seed)
+        add_run(store, accuracies(rng, 50), method="mpt", shots=8, seed=seed)
+        add_run(store, accuracies(rng, 41), method="mpt", shots=4, seed=seed, alpha=1.0)
+        add_run(store, accuracies(rng, 43), method="mpt", shots=4, seed=seed, aux="xnli-dev")
+        add_run(store, accuracies(rng, 44), method="mpt", shots=4, seed=seed, translator="none")
+        add_run(store, accuracies(rng, 44.5), method="mpt", shots=4, seed=seed, translator="lstm-1")
+    return store
+
+
+def runs(store, where=""):
+    found, warnings = load_runs(store)
+    assert warnings == []
+    return select(found, parse_where(where))
+
+
+def values_of(store, where, key="average"):
+    return [
+        run.result["per_language"][key] if key != "average" else run.result["average"]
+        for run in runs(store, where)
+    ]
+
+
+def test_table1_mean_and_std_per_cell(store):
+    table = table1(
+        runs(store, "method=sp") + runs(store, "alpha=0.5,translator=linear-2,aux=pawsx")
+    )
+    rows = {tuple(row.labels[:2]): row for row in table.rows}
+    sp = rows[("4", "SP")]
+    expected = values_of(store, "method=sp", "de")
+    cell = sp.cells[table.value_columns.index("DE")]
+    assert cell.value == pytest.approx(np.mean(expected))
+    assert cell.std == pytest.approx(np.std(expected, ddof=1))
+    assert sp.labels[-1] == "3"  # seeds
+    average = sp.cells[table.value_columns.index("Avg.")]
+    assert average.value == pytest.approx(np.mean(values_of(store, "method=sp")))
+
+
+def test_table1_marks_the_best_per_column_within_each_shot_setting(store):
+    table = table1(
+        runs(store, "method=sp")
+        + runs(store, "method=pct")
+        + runs(store, "alpha=0.5,translator=linear-2,aux=pawsx")
+    )
+    index = table.value_columns.index("Avg.")
+    four = [row for row in table.rows if row.labels[0] == "4"]
+    best = [row for row in four if row.cells[index].best]
+    assert [row.labels[1] for row in best] == ["MPT"]
+    eight = [row for row in table.rows if row.labels[0] == "8"]
+    assert len(eight) == 1 and not eight[0].cells[index].best  # nothing to compare against
+
+
+def test_table1_labels_ablation_rows_by_their_setting(store):
+    table = table1(runs(store, "method=mpt,shots=4"))
+    assert "Setting" in table.label_columns
+    settings = {row.labels[2] for row in table.rows}
+    assert {"alpha=1.0 aux=none", "aux=xnli-dev", "translator=none"} <= settings
+
+
+def test_compare_p_values_are_scipys(store):
+    first, second = runs(store, "method=sp"), runs(store, "method=pct")
+    table = compare(first, second, ("sp", "pct"))
+    p_row = table.rows[-1]
+    assert p_row.labels[0] == "p-value"
+    a, b = values_of(store, "method=sp"), values_of(store, "method=pct")
+    expected = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert p_row.cells[-1].value == pytest.approx(expected)
+    difference = table.rows[2].cells[table.value_columns.index("FR")].value
+    assert difference == pytest.approx(
+        np.mean(values_of(store, "method=pct", "fr")) - np.mean(values_of(store, "method=sp", "fr"))
+    )
+    paired = compare(first, second, ("sp", "pct"), paired=True)
+    assert paired.rows[-1].cells[-1].value == pytest.approx(stats.ttest_rel(a, b).pvalue)
+
+
+def test_table2_rows_and_p_values(store):
+    table = table2(runs(store, "shots=4"))
+    names = [row.labels[0] for row in table.rows]
+    assert names == [
+        "Original MPT",
+        "w/o consistency loss",
+        "w/o external data",
+        "w/o prompt translator",
+        "w/o MPT framework",
+    ]
+    p_index = table.value_columns.index("p-value")
+    assert table.rows[0].cells[p_index].value is None
+    original = values_of(store, "method=mpt,shots=4,alpha=0.5,translator=linear-2,aux=pawsx")
+    no_kl = values_of(store, "method=mpt,shots=4,alpha=1.0")
+    assert table.rows[1].cells[p_index].value == pytest.approx(
+        stats.ttest_ind(original, no_kl, equal_var=False).pvalue
+    )
+    sp = values_of(store, "method=sp,shots=4")
+    assert table.rows[4].cells[-2].value == pytest.approx(np.mean(sp))
+
+
+def test_table2_needs_one_base_configuration(store):
+    add_run(store, accuracies(random.Random(1), 40), method="mpt", shots=4, seed=1, lr=1e-3)
+    with pytest.raises(InvalidInput, match="MPT configurations match"):
+        table2(runs(store, "shots=4"))
+    assert table2(runs(store, "shots=4,lr=4e-5")).rows[0].labels[1] == "3"
+
+
+def test_families_relative_gain(store):
+    table = families(runs(store, "shots=4"))
+    rows = {(row.labels[0], row.labels[1]): row for row in table.rows}
+    sp_zh = np.mean(values_of(store, "method=sp,shots=4", "zh"))
+    mpt_zh = np.mean(
+        values_of(store, "method=mpt,shots=4,alpha=0.5,translator=linear-2,aux=pawsx", "zh")
+    )
+    gain = rows[("Chinese", "ZH")].cells[2].value
+    assert gain == pytest.approx(100 * (mpt_zh - sp_zh) / sp_zh)
+    assert len({row.labels[0] for row in table.rows}) == 11
+    germanic = rows[("Germanic", "all")].cells
+    sp_family = np.mean(
+        [np.mean(values_of(store, "method=sp,shots=4", lang)) for lang in ("en", "de")]
+    )
+    assert germanic[0].value == pytest.approx(sp_family)
+
+
+def test_ablation_orders_values_and_checks_the_rest_is_fixed(store):
+    table = ablation(runs(store, "shots=4,alpha=0.5,aux=pawsx"), "translator")
+    assert [row.labels[0] for row in table.rows] == ["linear-2", "lstm-1", "none"]
+    with pytest.raises(InvalidInput, match="unknown ablation"):
+        ablation(runs(store), "depth")
+
+
+def test_paper_comparison_differences(store):
+    table = paper_comparison(runs(store, "method=sp"))
+    ours, paper, delta = table.rows[:3]
+    assert paper.labels[-1] == "paper"
+    published = json.loads(Path("assets/paper_results.json").read_text())["table1"]["sp"]["4"]
+    assert [cell.value for cell in paper.cells] == published
+    assert delta.cells[0].value == pytest.approx(ours.cells[0].value - published[0])
+
+
+def test_exports_carry_the_same_numbers(store):
+    table = table1(runs(store, "method=sp"))
+    parsed = list(csv.DictReader(io.StringIO(export(table, "csv"))))
+    assert float(parsed[0]["EN"]) == pytest.approx(table.rows[0].cells[4].value)
+    assert float(parsed[0]["EN std"]) == pytest.approx(table.rows[0].cells[4].std)
+    document = json.loads(export(table, "json"))
+    assert document["rows"][0]["values"]["Avg."]["value"] == pytest.approx(
+        table.rows[0].cells[-1].value
+    )
+    assert document["rows"][0]["labels"]["Seeds"] == "3"
+    markdown = export(table, "md")
+    assert "| Shots | Method | Seeds | AR |" in markdown and " ± " in markdown
+    latex = export(table, "latex")
+    assert r"\begin{tabular}" in latex and r"$\pm$" in latex and r"\toprule" in latex
+
+
+def test_best_cells_are_bold_in_markdown_and_latex(store):
+    table = table1(runs(store, "method=sp") + runs(store, "method=pct"))
+    best = [cell for row in table.rows for cell in row.cells if cell.best]
+    assert len(best) == len(table.value_columns)  # one best per column among two rows
+    assert export(table, "md").count("**") == 2 * len(best) + 2  # and the bold title
+    assert export(table, "latex").count(r"\textbf{") == len(best)
+
+
+def test_foreign_and_corrupt_folders_are_skipped_with_a_warning(store):
+    (store.root / "notes").mkdir()
+    broken = store.root / "mpt-k4-s9-0123456789"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    found, warnings = load_runs(store)
+    assert len(found) == 24
+    assert len(warnings) == 2 and any("mpt-k4-s9-0123456789" in w for w in warnings)
+
+
+def test_where_selects_by_typed_values(store):
+    assert len(runs(store, "method=mpt,shots=4,seed=1-2,alpha=1")) == 2
+    assert len(runs(store, "status=finished")) == 24
+    with pytest.raises(InvalidInput, match="expected field=value"):
+        parse_where("method")
+    with pytest.raises(InvalidInput, match="unknown option colour"):
+        runs(store, "colour=red")
