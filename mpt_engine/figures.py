@@ -93,10 +93,11 @@ def save_figure(figure: Figure, path: Path) -> Path:
     from matplotlib import pyplot
 
     columns = len(figure.panels)
-    canvas, axes = pyplot.subplots(1, columns, figsize=(6.4 * columns, 4.2), squeeze=False)
+    canvas, axes = pyplot.subplots(1, columns, figsize=(7.2 * columns, 4.2), squeeze=False)
     for axis, panel in zip(axes[0], figure.panels, strict=True):
         _draw(axis, panel)
-    canvas.suptitle(figure.title)
+    if columns > 1:
+        canvas.suptitle(figure.title)
     canvas.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.savefig(path, dpi=150)
@@ -105,11 +106,18 @@ def save_figure(figure: Figure, path: Path) -> Path:
 
 
 def _draw(axis, panel: Panel) -> None:
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    colours = colormaps["tab20"].colors
     if panel.kind == "bar":
         position = 0
-        for series in panel.series:
+        for index, series in enumerate(panel.series):
             places = list(range(position, position + len(series.x)))
-            axis.bar(places, series.y, yerr=series.error, label=series.label, capsize=3)
+            colour = colours[(2 * index) % 20 if len(panel.series) <= 10 else index % 20]
+            axis.bar(
+                places, series.y, yerr=series.error, label=series.label, capsize=3, color=colour
+            )
             position += len(series.x)
         names = [name for series in panel.series for name in series.x]
         axis.set_xticks(range(len(names)), names)
@@ -124,9 +132,11 @@ def _draw(axis, panel: Panel) -> None:
                 marker="o" if series.error else None,
                 capsize=3,
             )
+    if panel.xlabel in ("step", "epoch"):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_title(panel.title)
     axis.set_xlabel(panel.xlabel)
     axis.set_ylabel(panel.ylabel)
     if len(panel.series) > 1:
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)

@@ -120,7 +120,8 @@ def parse_where(text: str) -> dict[str, str]:
 
 
 def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRun]:
-    """Runs whose config (or status) matches every field=value; numbers compare as numbers."""
+    """Runs whose config (or status) matches every field=value; numbers compare as numbers, and
+    fields a run does not use match anything."""
     wanted = {}
     for key, value in where.items():
         if key == "status":
@@ -132,13 +133,17 @@ def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRu
         else:
             wanted[key] = set(parse_values(key, value))  # ranges like seed=1-3 allowed
     return [
-        run
-        for run in runs
-        if all(
-            (run.status if key == "status" else run.config.get(key)) in values
-            for key, values in wanted.items()
-        )
+        run for run in runs if all(_matches(run, key, values) for key, values in wanted.items())
     ]
+
+
+def _matches(run: StoredRun, key: str, values: set) -> bool:
+    if key == "status":
+        return run.status in values
+    value = run.config.get(key)
+    # A field the run's method does not use (None) matches any value, so that a selection such
+    # as aux_size=48 keeps the SP runs that MPT is compared with.
+    return value is None or value in values
 
 
 def find_run(store: RunStore, reference: str) -> StoredRun:

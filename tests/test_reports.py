@@ -75,7 +75,7 @@ def values_of(store, where, key="average"):
 
 def test_table1_mean_and_std_per_cell(store):
     table = table1(
-        runs(store, "method=sp") + runs(store, "alpha=0.5,translator=linear-2,aux=pawsx")
+        runs(store, "method=sp") + runs(store, "method=mpt,alpha=0.5,translator=linear-2,aux=pawsx")
     )
     rows = {tuple(row.labels[:2]): row for row in table.rows}
     sp = rows[("4", "SP")]
@@ -92,7 +92,7 @@ def test_table1_marks_the_best_per_column_within_each_shot_setting(store):
     table = table1(
         runs(store, "method=sp")
         + runs(store, "method=pct")
-        + runs(store, "alpha=0.5,translator=linear-2,aux=pawsx")
+        + runs(store, "method=mpt,alpha=0.5,translator=linear-2,aux=pawsx")
     )
     index = table.value_columns.index("Avg.")
     four = [row for row in table.rows if row.labels[0] == "4"]
@@ -222,6 +222,12 @@ def test_foreign_and_corrupt_folders_are_skipped_with_a_warning(store):
 
 def test_where_selects_by_typed_values(store):
     assert len(runs(store, "method=mpt,shots=4,seed=1-2,alpha=1")) == 2
+    # fields a method does not use match any value: SP and PCT runs stay beside MPT's
+    assert {run.config["method"] for run in runs(store, "shots=4,alpha=0.5")} == {
+        "sp",
+        "pct",
+        "mpt",
+    }
     assert len(runs(store, "status=finished")) == 24
     with pytest.raises(InvalidInput, match="expected field=value"):
         parse_where("method")
