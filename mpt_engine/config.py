@@ -216,7 +216,10 @@ def build_config(
     if environ.get("MPT_DATA_DIR"):
         values["data"] = DataKind.LOCAL
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return RunConfig(**values).resolved()
+    config = RunConfig(**values).resolved()
+    if config.data is DataKind.LOCAL and not environ.get("MPT_DATA_DIR"):
+        raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
+    return config
 
 
 def field_help(name: str) -> str:

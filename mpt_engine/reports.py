@@ -306,7 +306,7 @@ def paper_results() -> dict[str, Any]:
 def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
     """Our Table I means beside the published ones, with the difference per cell."""
     published = paper_results()
-    ours = table1(runs)
+    ours = table1([run for run in runs if _paper_settings(run.config)])
     table = ResultTable(
         title=f"Ours vs the paper's Table I ({published['source']})",
         label_columns=[*ours.label_columns[:-1], "Source"],
@@ -327,6 +327,13 @@ def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
         deltas = [Cell(o.value - p.value) for o, p in zip(row.cells, paper_cells, strict=True)]
         table.rows.append(Row([*labels, "Δ"], deltas))
     return table
+
+
+def _paper_settings(config: Mapping[str, Any]) -> bool:
+    """Whether a run uses the paper's prompt, translator and alpha (its method's Table I row)."""
+    defaults = RunConfig().to_dict()
+    same = all(config.get(name) in (None, defaults[name]) for name in PAPER_MPT_SETTINGS)
+    return same and config.get("aux") in (None, "pawsx", "paws15")
 
 
 def _finished(runs: Sequence[StoredRun], name: str) -> list[StoredRun]:

@@ -53,7 +53,7 @@ def rich_tables(table: ResultTable, console: Console) -> list[Table]:
         chunk = remaining
         while len(chunk) > 1:
             part = _part(table, cells, chunk, first=not parts, last=False)
-            if Measurement.get(console, unbounded, part).minimum <= console.width:
+            if Measurement.get(console, unbounded, part).maximum <= console.width:
                 break
             chunk = chunk[:-1]
         remaining = remaining[len(chunk) :]
