@@ -34,7 +34,7 @@ def run_grid(
     """(run id, event) for every event of every run still to do; finished runs are skipped."""
     todo = pending_runs(configs, store)
     if gpus:
-        yield from _gpu_pool(todo, store, gpus, save_checkpoint)
+        yield from ProcessPool(todo, store, gpus, save_checkpoint).updates()
         return
     for config in todo:
         try:
@@ -44,47 +44,65 @@ def run_grid(
             yield config.run_id, failure(config.run_id, error)
 
 
-def _gpu_pool(
-    todo: Sequence[RunConfig], store: RunStore, gpus: Sequence[str], save_checkpoint: bool
-) -> Iterator[tuple[str, Event]]:
-    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-    waiting = deque(todo)
-    active: dict[str, _Child] = {}
+class ProcessPool:
+    """Runs as child processes, at most one per slot. A slot is a GPU index (the child sees
+    only that GPU) or None (the child sees the machine as it is). `cancel()` may be called from
+    another thread: waiting runs are dropped and running children are asked to stop (SIGTERM),
+    which records them as interrupted."""
 
-    def start(slot: str) -> None:
-        child = _Child(waiting.popleft(), slot, store, save_checkpoint)
-        active[slot] = child
-        threading.Thread(target=child.pump, args=(lines,), daemon=True).start()
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        store: RunStore,
+        slots: Sequence[str | None] = (None,),
+        save_checkpoint: bool = False,
+    ):
+        self.waiting = deque(configs)
+        self.store, self.slots, self.save_checkpoint = store, list(slots), save_checkpoint
+        self.active: dict[int, _Child] = {}
+        self.lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
 
-    try:
-        for slot in gpus:
-            if waiting:
-                start(slot)
-        while active:
-            slot, line = lines.get()
-            child = active[slot]
-            if line is not None:
-                event = event_from_dict(json.loads(line))
-                child.ended |= isinstance(event, RunFinished | RunFailed)
-                yield child.config.run_id, event
-                continue
-            ended_early = child.finish()
-            if ended_early is not None:
-                yield child.config.run_id, ended_early
-            del active[slot]
-            if waiting:
-                start(slot)
-    finally:
-        for child in active.values():
+    def _start(self, index: int) -> None:
+        child = _Child(self.waiting.popleft(), self.slots[index], self.store, self.save_checkpoint)
+        self.active[index] = child
+        threading.Thread(target=child.pump, args=(index, self.lines), daemon=True).start()
+
+    def updates(self) -> Iterator[tuple[str, Event]]:
+        try:
+            for index in range(len(self.slots)):
+                if self.waiting:
+                    self._start(index)
+            while self.active:
+                index, line = self.lines.get()
+                child = self.active[index]
+                if line is not None:
+                    event = event_from_dict(json.loads(line))
+                    child.ended |= isinstance(event, RunFinished | RunFailed)
+                    yield child.config.run_id, event
+                    continue
+                ended_early = child.finish()
+                if ended_early is not None:
+                    yield child.config.run_id, ended_early
+                del self.active[index]
+                if self.waiting:
+                    self._start(index)
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self.waiting.clear()
+        for child in list(self.active.values()):
             child.stop()
 
 
 class _Child:
     """One worker process (python -m mpt_engine.worker) on one GPU slot."""
 
-    def __init__(self, config: RunConfig, slot: str, store: RunStore, save_checkpoint: bool):
-        self.config, self.slot, self.ended = config, slot, False
-        env = dict(os.environ, CUDA_VISIBLE_DEVICES=slot, MPT_HOME=str(store.root.parent))
+    def __init__(self, config: RunConfig, slot: str | None, store: RunStore, save_checkpoint: bool):
+        self.config, self.ended = config, False
+        env = dict(os.environ, MPT_HOME=str(store.root.parent))
+        if slot is not None:
+            env["CUDA_VISIBLE_DEVICES"] = slot
         command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json()]
         if save_checkpoint:
             command.append("--save-checkpoint")
@@ -93,11 +111,11 @@ class _Child:
             command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
         )
 
-    def pump(self, lines: queue.Queue) -> None:
+    def pump(self, index: int, lines: queue.Queue) -> None:
         for line in self.process.stdout:
             if line.strip():
-                lines.put((self.slot, line))
-        lines.put((self.slot, None))
+                lines.put((index, line))
+        lines.put((index, None))
 
     def finish(self) -> RunFailed | None:
         """Wait for the exit; a child that died without a final event gets one."""
@@ -111,8 +129,12 @@ class _Child:
         return RunFailed(self.config.run_id, reason, int(ExitCode.RUN_FAILED), "failed")
 
     def stop(self) -> None:
+        """Ask the child to stop (it records itself as interrupted); kill it if it hangs."""
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()

@@ -22,3 +22,8 @@ def cache_dir() -> Path:
     """Regenerable files (tiny tokenizers, downloaded splits): MPT_CACHE or the user cache."""
     configured = os.environ.get("MPT_CACHE")
     return Path(configured).expanduser() if configured else platformdirs.user_cache_path("mpt")
+
+
+def state_dir() -> Path:
+    """Non-essential state (the app's last selections): the user state folder."""
+    return platformdirs.user_state_path("mpt")

@@ -355,3 +355,23 @@ def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
     unfinished = sum(run.status != "finished" for run in runs)
     if unfinished:
         table.notes.append(f"{unfinished} unfinished runs not included")
+
+
+def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
+    """The runs themselves, one row each, with their average accuracy."""
+    table = ResultTable(
+        title=f"{len(runs)} runs",
+        label_columns=["Run", "Method", "Shots", "Seed", "Status", "Started"],
+        value_columns=[AVERAGE],
+    )
+    for run in runs:
+        labels = [
+            run.run_id,
+            str(run.config.get("method", "?")),
+            str(run.config.get("shots", "?")),
+            str(run.config.get("seed", "?")),
+            run.status,
+            run.started_at[5:16].replace("T", " "),
+        ]
+        table.rows.append(Row(labels, [Cell(run.average)]))
+    return table

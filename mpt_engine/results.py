@@ -166,3 +166,24 @@ def find_run(store: RunStore, reference: str) -> StoredRun:
             f"{reference!r} matches {len(matches)} runs ({names}); give more of the id"
         )
     return read_run(matches[0])
+
+
+def estimate_seconds(configs: Iterable, runs: Iterable[StoredRun]) -> float | None:
+    """Expected time of `configs` from finished runs of the same model, method and epochs
+    (falling back to the same model); None when nothing similar has run yet."""
+    by_setting: dict[tuple, list[float]] = {}
+    by_model: dict[str, list[float]] = {}
+    for run in runs:
+        if run.result and "seconds" in run.result:
+            config = run.config
+            key = (config.get("model"), config.get("method"), config.get("epochs"))
+            by_setting.setdefault(key, []).append(run.result["seconds"])
+            by_model.setdefault(config.get("model"), []).append(run.result["seconds"])
+    total = 0.0
+    for config in configs:
+        key = (config.model, config.method.value, config.epochs)
+        seconds = by_setting.get(key) or by_model.get(config.model)
+        if not seconds:
+            return None
+        total += sum(seconds) / len(seconds)
+    return total

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from mpt_engine.config import RunConfig
@@ -13,7 +14,12 @@ from mpt_engine.errors import ExitCode, MptError
 from mpt_engine.runner import execute, failure
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: recorded as interrupted
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m mpt_engine.worker")
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--device", default="auto")

@@ -27,10 +27,22 @@ app.add_typer(results.app, name="results")
 app.add_typer(data.app, name="data")
 
 
+@app.command()
+def tui() -> None:
+    """The terminal app: launcher, live runs and the results browser."""
+    from mpt_tui.app import MptApp
+
+    MptApp().run()
+
+
 @app.callback(invoke_without_command=True)
 def root(context: typer.Context) -> None:
+    """With no command: the app on a terminal, the help otherwise."""
     if context.invoked_subcommand is None:
-        typer.echo(context.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            tui()
+        else:
+            typer.echo(context.get_help())
 
 
 def main(argv: list[str] | None = None) -> None:

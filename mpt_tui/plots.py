@@ -9,18 +9,20 @@ from mpt_engine.figures import Figure, Panel
 
 def render(figure: Figure, width: int = 80, height: int = 16) -> Text:
     """One plotext chart per panel, stacked, as rich Text."""
+    return Text("\n").join(render_panel(panel, width, height) for panel in figure.panels)
+
+
+def render_panel(panel: Panel, width: int, height: int) -> Text:
+    """A panel as a plotext chart. plotext keeps global state: call from one thread only."""
     import plotext
 
-    charts = []
-    for panel in figure.panels:
-        plotext.clf()
-        plotext.theme("clear")
-        plotext.plotsize(width, height)
-        _draw(plotext, panel)
-        plotext.title(panel.title)
-        plotext.xlabel(panel.xlabel)
-        charts.append(plotext.build())
-    return Text.from_ansi("\n".join(charts))
+    plotext.clf()
+    plotext.theme("clear")
+    plotext.plotsize(max(width, 20), max(height, 5))
+    _draw(plotext, panel)
+    plotext.title(panel.title)
+    plotext.xlabel(panel.xlabel)
+    return Text.from_ansi(plotext.build())
 
 
 def _draw(plotext, panel: Panel) -> None:

@@ -66,24 +66,9 @@ def list_runs(
     fmt: Format = "text",
 ) -> None:
     """The runs in the store, oldest first."""
-    from mpt_engine.tables import Cell, ResultTable, Row
+    from mpt_engine.reports import runs_table
 
-    runs = _runs(where, method=method, shots=shots, seed=seed, status=status)
-    table = ResultTable(
-        title=f"{len(runs)} runs",
-        label_columns=["Run", "Method", "Shots", "Seed", "Status", "Started"],
-        value_columns=["Avg."],
-    )
-    for run in runs:
-        labels = [
-            run.run_id,
-            run.config.get("method", "?"),
-            str(run.config.get("shots", "?")),
-            str(run.config.get("seed", "?")),
-            run.status,
-            run.started_at[5:16].replace("T", " "),
-        ]
-        table.rows.append(Row(labels, [Cell(run.average)]))
+    table = runs_table(_runs(where, method=method, shots=shots, seed=seed, status=status))
     show_table(table, fmt)
 
 

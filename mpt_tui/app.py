@@ -1,0 +1,125 @@
+"""The Textual app: launcher, live runs and results browser as modes, a help screen, and the
+command palette. Runs train in child processes (mpt_engine.worker) driven by a thread worker,
+so training never blocks or crashes the interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from mpt_engine.config import RunConfig
+from mpt_engine.store import RunStore
+from mpt_tui.live import LiveRun
+from mpt_tui.messages import QueueFinished, RunUpdate
+from mpt_tui.screens.help import HelpScreen
+from mpt_tui.screens.launcher import LauncherScreen
+from mpt_tui.screens.live import LiveScreen
+from mpt_tui.screens.results import ResultsScreen
+
+
+class MptApp(App):
+    TITLE = "mpt"
+    SUB_TITLE = "Multilingual Prompt Translator"
+    CSS_PATH = "mpt.tcss"
+    MODES = {"launch": LauncherScreen, "live": LiveScreen, "results": ResultsScreen}
+    DEFAULT_MODE = "launch"
+    # Function keys work everywhere, digits and q when no text field has the focus.
+    BINDINGS = [
+        Binding("f2,1", "switch_mode('launch')", "Launch", key_display="F2", priority=False),
+        Binding("f3,2", "switch_mode('live')", "Runs", key_display="F3"),
+        Binding("f4,3", "switch_mode('results')", "Results", key_display="F4"),
+        Binding("f1,question_mark", "help", "Help", key_display="F1"),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: dict[str, LiveRun] = {}
+        self.pool = None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def launch(self, configs: Sequence[RunConfig], slots: Sequence[str] = ()) -> None:
+        """Queue the runs that are not finished yet and show them training."""
+        store = RunStore()
+        todo = [config for config in configs if store.result(config.run_id) is None]
+        if not todo:
+            self.notify("every run of this selection is already finished")
+            return
+        if self.pool is not None:
+            self.notify("runs are still going: cancel them (c) or wait", severity="warning")
+            return
+        for config in todo:
+            self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict())
+        self.train(todo, list(slots) or [None])
+        self.switch_mode("live")
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def train(self, configs: Sequence[RunConfig], slots: Sequence[str | None]) -> None:
+        from mpt_engine.launch import ProcessPool
+
+        self.pool = ProcessPool(configs, RunStore(), slots)
+        try:
+            for run_id, event in self.pool.updates():
+                self.post_message(RunUpdate(run_id, event))
+        finally:
+            self.pool = None
+            self.post_message(QueueFinished())
+
+    def on_run_update(self, message: RunUpdate) -> None:
+        run = self.runs.get(message.run_id)
+        if run is not None:
+            run.update(message.event)
+
+    def on_queue_finished(self, _: QueueFinished) -> None:
+        for run in self.runs.values():
+            if run.status == "queued":
+                run.status = "cancelled"
+        done = sum(run.status == "finished" for run in self.runs.values())
+        self.notify(f"queue done: {done} of {len(self.runs)} runs finished")
+
+    def cancel_runs(self) -> bool:
+        """Stop the running children and drop the queued runs; False if nothing runs."""
+        pool = self.pool
+        if pool is None:
+            return False
+        self.run_worker(pool.cancel, thread=True, group="cancel")
+        return True
+
+    async def action_quit(self) -> None:
+        pool = self.pool
+        if pool is not None:
+            pool.cancel()  # children record themselves as interrupted; none is left behind
+        self.exit()
+
+    # -- conventions -----------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Launcher", "Choose and launch runs", lambda: self.switch_mode("launch")
+        )
+        yield SystemCommand(
+            "Live runs", "The queue and the run training now", lambda: self.switch_mode("live")
+        )
+        yield SystemCommand(
+            "Results",
+            "Browse runs, Table I, families, comparisons",
+            lambda: self.switch_mode("results"),
+        )
+        yield SystemCommand(
+            "Cancel runs", "Stop running children, drop queued runs", self.cancel_runs
+        )
+        yield SystemCommand("Help", "Screens and keys", self.action_help)
+        yield SystemCommand("Light or dark", "Switch the theme", self.action_toggle_dark)

@@ -1,0 +1,20 @@
+"""Messages the app's run worker posts (thread-safe) to the UI."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from mpt_engine.events import Event
+
+
+class RunUpdate(Message):
+    """An engine event of one run, read from its child process."""
+
+    def __init__(self, run_id: str, event: Event) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.event = event
+
+
+class QueueFinished(Message):
+    """Every queued run has ended (finished, failed or cancelled)."""

@@ -1,0 +1,271 @@
+"""The launcher: choose methods, shots, seeds, backbone, data and every ablation setting (or a
+preset), see how many runs that means and how long they should take, and launch them."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+
+from mpt_engine.config import GRID_NAMES, PAPER_SHOTS, PRESETS, Method, RunConfig
+from mpt_engine.errors import MptError
+from mpt_engine.grid import GRID_PRESETS, expand, parse_values
+from mpt_tui import state
+
+# Text fields: (config field, label, what it takes); the first two sit under the methods.
+TEXT_FIELDS = (
+    ("seed", "seeds", "list or range: 1-5"),
+    ("model", "backbone", "hub id, folder or tiny"),
+    ("translator", "translator", "linear-1/2, lstm-1/2, transformer-1/2, none"),
+    ("position", "position", "prefix, midfix, suffix, endfix"),
+    ("prompt_length", "prompt length", "tokens, e.g. 4"),
+    ("alpha", "alpha", "0..1, e.g. 0.0,0.5,1.0"),
+    ("aux", "aux corpus", "pawsx, xnli-dev, paws15, none, file:PATH"),
+    ("aux_size", "aux size", "pairs, e.g. 500"),
+    ("epochs", "epochs", "e.g. 50"),
+    ("batch_size", "batch size", "e.g. 24"),
+    ("lr", "learning rate", "e.g. 4e-5"),
+    ("test_limit", "test limit", "examples per language; empty: all"),
+)
+DATA_CHOICES = ("hub", "local", "synthetic")
+PRESET_CHOICES = ("smoke", *GRID_NAMES)
+
+
+class LauncherScreen(Screen):
+    BINDINGS = [("ctrl+r", "launch", "Launch"), ("ctrl+l", "reset", "Clear form")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="form"):
+            with Horizontal(classes="form-row"):
+                yield Label("preset", classes="field-label")
+                yield Select(
+                    [(name, name) for name in PRESET_CHOICES],
+                    id="preset",
+                    prompt="none",
+                    compact=True,
+                )
+                yield Label("data", classes="field-label")
+                yield Select(
+                    [(name, name) for name in DATA_CHOICES],
+                    id="data",
+                    prompt="default",
+                    compact=True,
+                )
+            with Horizontal(id="choices"):
+                with Vertical():
+                    yield Label("methods")
+                    yield SelectionList[str](
+                        *((m.value.upper(), m.value) for m in Method), id="methods", compact=True
+                    )
+                    yield from self._text_rows(TEXT_FIELDS[:2])
+                with Vertical():
+                    yield Label("shots per class")
+                    yield SelectionList[int](
+                        *((str(k), k) for k in PAPER_SHOTS), id="shots", compact=True
+                    )
+                    yield Input(placeholder="other k: e.g. 3,5", id="shots-custom", compact=True)
+                    yield Label("", id="error-shots-custom", classes="field-error")
+            yield from self._text_rows(TEXT_FIELDS[2:])
+            with Horizontal(classes="form-row"):
+                yield Label("GPUs", classes="field-label")
+                yield Input(
+                    id="gpus", placeholder="e.g. 0,1 (empty: one run at a time)", compact=True
+                )
+            yield Label("", id="error-gpus", classes="field-error")
+        with Horizontal(id="launch-bar"):
+            yield Static("", id="plan")
+            yield Button("Launch", id="launch", variant="primary")
+        yield Footer()
+
+    def _text_rows(self, fields) -> ComposeResult:
+        for name, label, hint in fields:
+            with Horizontal(classes="form-row"):
+                yield Label(label, classes="field-label")
+                yield Input(id=f"field-{name}", tooltip=hint, compact=True)
+            yield Label("", id=f"error-{name}", classes="field-error")
+
+    def on_mount(self) -> None:
+        self._restore(state.load())
+        self._update_placeholders()
+        self.refresh_plan()
+
+    # -- reading the form --------------------------------------------------------------------
+
+    def _preset(self) -> str | None:
+        value = self.query_one("#preset", Select).value
+        return value if isinstance(value, str) else None
+
+    def _data(self) -> str | None:
+        value = self.query_one("#data", Select).value
+        return value if isinstance(value, str) else None
+
+    def form_values(self) -> dict[str, str]:
+        """The form as text, for remembering it."""
+        values = {
+            f"field-{name}": self.query_one(f"#field-{name}", Input).value
+            for name, *_ in TEXT_FIELDS
+        }
+        values["shots-custom"] = self.query_one("#shots-custom", Input).value
+        values["gpus"] = self.query_one("#gpus", Input).value
+        values["methods"] = ",".join(self.query_one("#methods", SelectionList).selected)
+        values["shots"] = ",".join(map(str, self.query_one("#shots", SelectionList).selected))
+        values["preset"] = self._preset() or ""
+        values["data"] = self._data() or ""
+        return values
+
+    def lists(self) -> dict[str, list]:
+        """The option lists of the grid; a field left empty keeps the preset's or default."""
+        lists: dict[str, list] = {}
+        methods = self.query_one("#methods", SelectionList).selected
+        if methods:
+            lists["method"] = list(methods)
+        shots = list(self.query_one("#shots", SelectionList).selected)
+        custom = self.query_one("#shots-custom", Input).value.strip()
+        shots += parse_values("shots", custom) if custom else []
+        if shots:
+            lists["shots"] = shots
+        for name, *_ in TEXT_FIELDS:
+            text = self.query_one(f"#field-{name}", Input).value.strip()
+            if text:
+                lists[name] = parse_values(name, text)
+        if self._data():
+            lists["data"] = [self._data()]
+        return lists
+
+    def gpu_slots(self) -> list[str]:
+        text = self.query_one("#gpus", Input).value.strip()
+        slots = [slot.strip() for slot in text.split(",")] if text else []
+        if not all(slot.isdigit() for slot in slots):
+            raise MptError("GPUs: expected indices like 0,1")
+        return slots
+
+    # -- validation --------------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        self._check_field(event.input)
+        self.refresh_plan()
+
+    @on(SelectionList.SelectedChanged)
+    @on(Select.Changed)
+    def _choice_changed(self) -> None:
+        self._update_placeholders()
+        self.refresh_plan()
+
+    def _check_field(self, widget: Input) -> None:
+        """Flag a bad value next to its field, before anything is launched."""
+        name = widget.id.removeprefix("field-")
+        error = self.query_one(f"#error-{name}", Label)
+        message = ""
+        text = widget.value.strip()
+        if text:
+            try:
+                if name == "gpus":
+                    self.gpu_slots()
+                else:
+                    field = "shots" if name == "shots-custom" else name
+                    for value in parse_values(field, text):
+                        RunConfig(**{field: value})
+            except (MptError, ValueError) as problem:
+                message = str(problem)
+        widget.set_class(bool(message), "invalid")
+        error.update(message)
+        error.set_class(bool(message), "visible")
+
+    def plan(self):
+        """The runs the form describes; raises MptError for a bad form."""
+        return expand(self._preset(), self.lists(), os.environ)
+
+    def refresh_plan(self) -> None:
+        from mpt_engine.results import estimate_seconds, load_runs
+        from mpt_engine.store import RunStore
+
+        plan = self.query_one("#plan", Static)
+        button = self.query_one("#launch", Button)
+        try:
+            configs = self.plan()
+            self.gpu_slots()
+        except (MptError, ValueError) as problem:
+            plan.update(Text.assemble(("✗ ", "bold red"), str(problem)))
+            button.disabled = True
+            return
+        store = RunStore()
+        runs, _ = load_runs(store)
+        finished_ids = {run.run_id for run in runs if run.status == "finished"}
+        todo = [config for config in configs if config.run_id not in finished_ids]
+        seconds = estimate_seconds(todo, runs)
+        estimate = "time unknown" if seconds is None else f"≈ {_duration(seconds)}"
+        summary = Text.assemble(
+            (str(len(configs)), "bold"),
+            f" run{'s' if len(configs) != 1 else ''} · {len(configs) - len(todo)} finished · ",
+            (str(len(todo)), "bold"),
+            f" to run · {estimate if todo else 'nothing to do'}",
+        )
+        plan.update(summary)
+        button.disabled = not todo
+
+    def _update_placeholders(self) -> None:
+        """Each empty field shows what it will be: the preset's list or the default."""
+        preset = self._preset()
+        defaults = RunConfig().to_dict()
+        defaults.update(PRESETS.get(preset or "", {}))
+        lists = GRID_PRESETS[preset].lists if preset else {}
+        for name, *_ in TEXT_FIELDS:
+            value = lists.get(name, defaults.get(name))
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            self.query_one(f"#field-{name}", Input).placeholder = "all" if value is None else shown
+
+    # -- remembering -------------------------------------------------------------------------
+
+    def _restore(self, values: dict[str, str]) -> None:
+        for key, text in values.items():
+            if key.startswith("field-") or key in ("shots-custom", "gpus"):
+                found = self.query(f"#{key}")
+                if found:
+                    found.first(Input).value = text
+        for key, cast in (("methods", str), ("shots", int)):
+            chosen = [cast(item) for item in values.get(key, "").split(",") if item]
+            selection = self.query_one(f"#{key}", SelectionList)
+            for item in chosen:
+                try:
+                    selection.select(item)
+                except (KeyError, ValueError):
+                    continue
+        for key, choices in (("preset", PRESET_CHOICES), ("data", DATA_CHOICES)):
+            if values.get(key) in choices:
+                self.query_one(f"#{key}", Select).value = values[key]
+
+    # -- actions -----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#launch")
+    def action_launch(self) -> None:
+        try:
+            configs = self.plan()
+            slots = self.gpu_slots()
+        except (MptError, ValueError) as problem:
+            self.notify(str(problem), severity="error")
+            return
+        state.save(self.form_values())
+        self.app.launch(configs, slots)
+
+    def action_reset(self) -> None:
+        for widget in self.query(Input):
+            widget.value = ""
+        for selection in self.query(SelectionList):
+            selection.deselect_all()
+        for select in self.query(Select):
+            select.clear()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,124 @@
+"""Runs launched from the app: the queue, and for the selected run its progress, live loss
+curves, dev accuracy and, once tested, the 15-language grid."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from mpt_tui.live import LiveRun
+from mpt_tui.widgets.accuracy_grid import AccuracyGrid
+from mpt_tui.widgets.loss_plot import LossPlot
+
+STATUS_STYLES = {
+    "queued": "dim",
+    "running": "bold cyan",
+    "testing": "bold cyan",
+    "finished": "green",
+    "failed": "bold red",
+    "diverged": "bold red",
+    "interrupted": "yellow",
+    "cancelled": "yellow",
+}
+
+
+class LiveScreen(Screen):
+    BINDINGS = [("c", "cancel", "Cancel runs")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="current"):
+            yield Static("nothing launched yet: press 1 for the launcher", id="run-status")
+            yield ProgressBar(id="run-progress", show_eta=False)
+            yield LossPlot(id="loss-plot")
+            yield AccuracyGrid(id="accuracy-grid")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        queue = self.query_one("#queue", DataTable)
+        queue.add_column("run", key="run")
+        queue.add_column("status", key="status")
+        queue.add_column(Text("done", justify="right"), key="done")
+        queue.add_column(Text("dev", justify="right"), key="dev")
+        queue.add_column(Text("avg", justify="right"), key="avg")
+        self.selected: str | None = None
+        self.set_interval(0.5, self.refresh_view)
+        self.refresh_view()
+
+    @on(DataTable.RowHighlighted, "#queue")
+    def _select(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value != self.selected:
+            self.selected = event.row_key.value
+            self.refresh_view(force=True)
+
+    def refresh_view(self, force: bool = False) -> None:
+        runs: dict[str, LiveRun] = self.app.runs
+        queue = self.query_one("#queue", DataTable)
+        for run_id, run in runs.items():
+            cells = _queue_cells(run)
+            if run_id in queue.rows:
+                for key, cell in zip(("status", "done", "dev", "avg"), cells[1:], strict=True):
+                    queue.update_cell(run_id, key, cell)
+            else:
+                queue.add_row(*cells, key=run_id)
+        if self.selected not in runs and runs:
+            active = [run for run in runs.values() if run.status in ("running", "testing")]
+            self.selected = (active or list(runs.values()))[0].run_id
+        self._show(runs.get(self.selected), force)
+
+    def _show(self, run: LiveRun | None, force: bool) -> None:
+        status = self.query_one("#run-status", Static)
+        progress = self.query_one("#run-progress", ProgressBar)
+        plot = self.query_one("#loss-plot", LossPlot)
+        grid = self.query_one("#accuracy-grid", AccuracyGrid)
+        if run is None:
+            return
+        if plot.run is not run:
+            plot.show(run)
+        else:
+            plot.redraw(force)
+        progress.update(total=run.total_steps or None, progress=len(run.steps))
+        status.update(_status_line(run))
+        grid.show(run.per_language, run.average)
+
+    def action_cancel(self) -> None:
+        if self.app.cancel_runs():
+            self.notify("cancelling: running children stop, queued runs are dropped")
+        else:
+            self.notify("nothing is running")
+
+
+def _queue_cells(run: LiveRun) -> list:
+    style = STATUS_STYLES.get(run.status, "")
+    dev = run.best_dev
+    return [
+        run.run_id,
+        Text(run.status, style=style),
+        Text(f"{100 * run.progress:.0f}%", justify="right"),
+        Text("" if dev is None else f"{dev:.1f}", justify="right"),
+        Text("" if run.average is None else f"{run.average:.1f}", justify="right"),
+    ]
+
+
+def _status_line(run: LiveRun) -> Text:
+    line = Text()
+    line.append(run.run_id, style="bold")
+    line.append(f"  {run.status}", style=STATUS_STYLES.get(run.status, ""))
+    if run.steps:
+        step = run.steps[-1]
+        kl = "" if step.kl is None else f" kl {step.kl:.4f}"
+        line.append(f"  epoch {step.epoch} step {step.step}/{run.total_steps}")
+        line.append(f"  loss {step.loss:.4f} ce {step.ce:.4f}{kl}")
+    if run.dev:
+        dev = run.dev[-1]
+        line.append(f"  dev {dev.accuracy:.1f} (best {dev.best_accuracy:.1f})")
+    if run.eta_seconds is not None:
+        line.append(f"  eta {run.eta_seconds:.0f} s", style="dim")
+    if run.error:
+        line.append(f"  {run.error}", style="red")
+    return line

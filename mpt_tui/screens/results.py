@@ -1,0 +1,241 @@
+"""The results browser: every run in the store (headless ones too, refreshed live), Table I,
+Figure 3's family gains, a comparison with p-values, and export of the table in view."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Static,
+    Switch,
+    TabbedContent,
+    TabPane,
+)
+
+from mpt_engine.errors import MptError
+from mpt_engine.reports import compare, families, runs_table, table1
+from mpt_engine.results import StoredRun, load_runs, parse_where, select
+from mpt_engine.store import RunStore
+from mpt_engine.tables import ResultTable
+from mpt_tui.screens.export import ExportScreen
+from mpt_tui.screens.run_detail import RunDetailScreen
+from mpt_tui.widgets import report_table
+
+RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started")
+RECENT = 60  # seconds: an unfinished run whose events changed this recently is running
+
+
+class ResultsScreen(Screen):
+    BINDINGS = [("e", "export", "Export"), ("slash", "focus_filter", "Filter")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            placeholder="filter: method=mpt shots=64 seed=1-3, or part of a run id", id="filter"
+        )
+        with TabbedContent(id="tabs"):
+            with TabPane("Runs", id="tab-runs"):
+                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            with TabPane("Table I", id="tab-table1"):
+                yield Static(id="table1-note", classes="note")
+                yield DataTable(id="table1", cursor_type="cell")
+            with TabPane("Families", id="tab-families"):
+                yield Static(id="families-note", classes="note")
+                yield DataTable(id="families", cursor_type="row")
+            with TabPane("Compare", id="tab-compare"):
+                with Horizontal(id="compare-inputs"):
+                    yield Input(placeholder="A: method=sp,shots=64", id="compare-a")
+                    yield Input(placeholder="B: method=mpt,shots=64", id="compare-b")
+                    with Vertical(id="paired-box"):
+                        yield Label("paired")
+                        yield Switch(id="paired")
+                yield Static(id="compare-note", classes="note")
+                yield DataTable(id="compare", cursor_type="cell")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        runs = self.query_one("#runs", DataTable)
+        for column in RUN_COLUMNS:
+            runs.add_column(column, key=column)
+        self.store = RunStore()
+        self.runs: list[StoredRun] = []
+        self.sort = ("started", False)
+        self.signature: tuple = ()
+        self.tables: dict[str, ResultTable | None] = {}
+        self.reload()
+        self.set_interval(2.0, self.reload)
+        self.query_one("#runs", DataTable).focus()
+
+    # -- data ------------------------------------------------------------------------------
+
+    def reload(self, force: bool = False) -> None:
+        """Read the store again; rebuild the views when something changed."""
+        runs, warnings = load_runs(self.store)
+        signature = tuple((r.run_id, r.status, _progress(r)) for r in runs)
+        if signature == self.signature and not force:
+            return
+        if warnings and not self.signature:
+            self.notify("\n".join(warnings[:3]), title="skipped folders", severity="warning")
+        self.signature, self.runs = signature, runs
+        self.rebuild()
+
+    def selected_runs(self) -> list[StoredRun]:
+        where, words = {}, []
+        for token in self.query_one("#filter", Input).value.replace(",", " ").split():
+            if "=" in token:
+                where.update(parse_where(token))
+            else:
+                words.append(token)
+        runs = select(self.runs, where)
+        return [run for run in runs if all(word in run.run_id for word in words)]
+
+    def rebuild(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        try:
+            runs = self.selected_runs()
+        except (MptError, ValueError) as problem:
+            filter_input.add_class("invalid")
+            filter_input.tooltip = str(problem)
+            return
+        filter_input.remove_class("invalid")
+        self._fill_runs(runs)
+        self.tables["tab-runs"] = runs_table(runs)
+        self.tables["tab-table1"] = self._report("table1", lambda: table1(runs))
+        self.tables["tab-families"] = self._report("families", lambda: families(runs))
+        self._fill_compare()
+
+    def _fill_runs(self, runs: list[StoredRun]) -> None:
+        table = self.query_one("#runs", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        column, reverse = self.sort
+        for run in sorted(runs, key=lambda r: _sort_key(r, column), reverse=reverse):
+            table.add_row(*_run_cells(run), key=run.run_id)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    def _report(self, name: str, build) -> ResultTable | None:
+        note = self.query_one(f"#{name}-note", Static)
+        widget = self.query_one(f"#{name}", DataTable)
+        try:
+            table = build()
+        except MptError as problem:
+            widget.clear(columns=True)
+            note.update(f"[dim]{problem}[/]")
+            return None
+        report_table.fill(widget, table)
+        note.update(f"[b]{table.title}[/]  [dim]{' · '.join(table.notes)}[/]")
+        return table
+
+    @on(Input.Changed, "#compare-a, #compare-b")
+    @on(Switch.Changed, "#paired")
+    def _fill_compare(self) -> None:
+        first = self.query_one("#compare-a", Input).value.strip()
+        second = self.query_one("#compare-b", Input).value.strip()
+        if not (first and second):
+            self.query_one("#compare", DataTable).clear(columns=True)
+            self.query_one("#compare-note", Static).update("[dim]type two selections to compare[/]")
+            self.tables["tab-compare"] = None
+            return
+        paired = self.query_one("#paired", Switch).value
+
+        def build() -> ResultTable:
+            runs = self.selected_runs()
+            chosen = [select(runs, parse_where(text)) for text in (first, second)]
+            return compare(*chosen, (first, second), paired)
+
+        self.tables["tab-compare"] = self._report("compare", build)
+
+    # -- interaction -----------------------------------------------------------------------
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.rebuild()
+
+    @on(DataTable.HeaderSelected, "#runs")
+    def _sort(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        self.sort = (column, not self.sort[1] if self.sort[0] == column else False)
+        self.rebuild()
+
+    @on(DataTable.RowSelected, "#runs")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        run = next((r for r in self.runs if r.run_id == event.row_key.value), None)
+        if run is not None:
+            self.app.push_screen(RunDetailScreen(run))
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_export(self) -> None:
+        tab = self.query_one("#tabs", TabbedContent).active
+        table = self.tables.get(tab)
+        if table is None:
+            self.notify("nothing to export in this tab", severity="warning")
+            return
+        name = "mpt-" + tab.removeprefix("tab-")
+
+        def exported(path) -> None:
+            if path is not None:
+                self.notify(f"wrote {path}")
+
+        self.app.push_screen(ExportScreen(table, name), exported)
+
+
+def _progress(run: StoredRun) -> str:
+    """For an unfinished run written to recently, how far it got ("running 42%")."""
+    if run.status != "incomplete":
+        return ""
+    events_file = run.folder / "events.jsonl"
+    try:
+        if time.time() - events_file.stat().st_mtime > RECENT:
+            return ""
+    except OSError:
+        return ""
+    events = run.events()
+    started = next((e for e in events if e.get("event") == "run_started"), None)
+    steps = [e for e in events if e.get("event") == "train_step"]
+    if not started or not steps:
+        return "running"
+    total = started["epochs"] * started["steps_per_epoch"]
+    return f"running {100 * steps[-1]['step'] / total:.0f}%"
+
+
+def _run_cells(run: StoredRun) -> list:
+    status = _progress(run) or run.status
+    style = {"finished": "green", "incomplete": "yellow"}.get(run.status, "red")
+    if status.startswith("running"):
+        style = "bold cyan"
+    average = "" if run.average is None else f"{run.average:.1f}"
+    return [
+        run.run_id,
+        str(run.config.get("method", "?")),
+        Text(str(run.config.get("shots", "?")), justify="right"),
+        Text(str(run.config.get("seed", "?")), justify="right"),
+        Text(average, justify="right"),
+        Text(status, style=style),
+        run.started_at[5:16].replace("T", " "),
+    ]
+
+
+def _sort_key(run: StoredRun, column: str):
+    values = {
+        "run": run.run_id,
+        "method": str(run.config.get("method")),
+        "shots": run.config.get("shots") or 0,
+        "seed": run.config.get("seed") or 0,
+        "avg": run.average if run.average is not None else -1.0,
+        "status": run.status,
+        "started": run.started_at,
+    }
+    return values[column]

@@ -1,0 +1,61 @@
+"""The 15-language accuracy grid, each cell coloured from chance (33.3) to the best value."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.color import Color, blend_rgb
+from rich.style import Style
+from rich.table import Table
+from textual.widgets import Static
+
+from mpt_engine.languages import XNLI_LANGUAGES
+
+CHANCE = 100 / 3
+LOW, HIGH = Color.parse("#b03a2e").triplet, Color.parse("#1e8449").triplet
+
+
+def heat_style(accuracy: float, top: float) -> Style:
+    """Red at or below chance, green at the top value; white text reads on both."""
+    span = max(top - CHANCE, 1.0)
+    share = min(max((accuracy - CHANCE) / span, 0.0), 1.0)
+    return Style(color="white", bgcolor=Color.from_triplet(blend_rgb(LOW, HIGH, share)), bold=True)
+
+
+def grid_table(per_language: dict[str, float], average: float | None, columns: int) -> Table:
+    """Languages in rows of `columns`, the average last; missing languages show a dot."""
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    names = [*XNLI_LANGUAGES, "avg"]
+    values = {**per_language, "avg": average}
+    top = max([v for v in values.values() if v is not None], default=CHANCE)
+    chunks = [names[start : start + columns] for start in range(0, len(names), columns)]
+    for _ in range(len(chunks[0])):
+        table.add_column(justify="center", min_width=5)
+    table.show_header = False
+    for chunk in chunks:
+        table.add_row(*(f"[bold]{name.upper()}[/]" for name in chunk))
+        cells = []
+        for name in chunk:
+            value = values.get(name)
+            cells.append("·" if value is None else f"[{heat_style(value, top)}]{value:5.1f}[/]")
+        table.add_row(*cells)
+    return table
+
+
+class AccuracyGrid(Static):
+    DEFAULT_CSS = "AccuracyGrid { height: auto; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.per_language: dict[str, float] = {}
+        self.average: float | None = None
+
+    def show(self, per_language: dict[str, float], average: float | None = None) -> None:
+        self.per_language, self.average = dict(per_language), average
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        columns = 16 if self.size.width >= 112 else 8
+        self.update(grid_table(self.per_language, self.average, columns))
