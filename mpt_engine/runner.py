@@ -61,5 +61,10 @@ def failure(run_id: str, error: BaseException) -> RunFailed:
         code, status = error.exit_code, "diverged" if isinstance(error, Diverged) else "failed"
     else:
         code, status = ExitCode.RUN_FAILED, "failed"
-    message = str(error) if isinstance(error, MptError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        message = "interrupted"
+    elif isinstance(error, MptError):
+        message = str(error)
+    else:
+        message = f"{type(error).__name__}: {error}"
     return RunFailed(run_id, message, int(code), status)

@@ -33,4 +33,4 @@ def _draw(plotext, panel: Panel) -> None:
         return
     for series in panel.series:
         if series.x:
-            plotext.plot(series.x, series.y, label=series.label, marker="braille")
+            plotext.plot(series.x, series.y, label=series.label, marker="hd")

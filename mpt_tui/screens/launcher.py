@@ -37,6 +37,7 @@ PRESET_CHOICES = ("smoke", *GRID_NAMES)
 
 
 class LauncherScreen(Screen):
+    AUTO_FOCUS = "#preset"
     BINDINGS = [("ctrl+r", "launch", "Launch"), ("ctrl+l", "reset", "Clear form")]
 
     def compose(self) -> ComposeResult:

@@ -27,6 +27,7 @@ STATUS_STYLES = {
 
 
 class LiveScreen(Screen):
+    AUTO_FOCUS = "#queue"
     BINDINGS = [("c", "cancel", "Cancel runs")]
 
     def compose(self) -> ComposeResult:
@@ -63,7 +64,7 @@ class LiveScreen(Screen):
             cells = _queue_cells(run)
             if run_id in queue.rows:
                 for key, cell in zip(("status", "done", "dev", "avg"), cells[1:], strict=True):
-                    queue.update_cell(run_id, key, cell)
+                    queue.update_cell(run_id, key, cell, update_width=True)
             else:
                 queue.add_row(*cells, key=run_id)
         if self.selected not in runs and runs:

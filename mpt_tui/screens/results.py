@@ -36,12 +36,15 @@ RECENT = 60  # seconds: an unfinished run whose events changed this recently is 
 
 
 class ResultsScreen(Screen):
+    AUTO_FOCUS = "#runs"
     BINDINGS = [("e", "export", "Export"), ("slash", "focus_filter", "Filter")]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(
-            placeholder="filter: method=mpt shots=64 seed=1-3, or part of a run id", id="filter"
+            placeholder="/ filter: method=mpt shots=64 seed=1-3, or part of a run id",
+            id="filter",
+            compact=True,
         )
         with TabbedContent(id="tabs"):
             with TabPane("Runs", id="tab-runs"):
@@ -74,7 +77,6 @@ class ResultsScreen(Screen):
         self.tables: dict[str, ResultTable | None] = {}
         self.reload()
         self.set_interval(2.0, self.reload)
-        self.query_one("#runs", DataTable).focus()
 
     # -- data ------------------------------------------------------------------------------
 

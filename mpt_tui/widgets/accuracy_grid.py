@@ -57,5 +57,6 @@ class AccuracyGrid(Static):
         self._draw()
 
     def _draw(self) -> None:
-        columns = 16 if self.size.width >= 112 else 8
+        # 16 cells (15 languages and the average) of 7 characters: 1, 2 or 4 rows of them.
+        columns = next((n for n in (16, 8) if self.size.width >= 7 * n), 4)
         self.update(grid_table(self.per_language, self.average, columns))
