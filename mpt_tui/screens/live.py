@@ -116,8 +116,8 @@ def _status_line(run: LiveRun) -> Text:
         line.append(f"  epoch {step.epoch} step {step.step}/{run.total_steps}")
         line.append(f"  loss {step.loss:.4f} ce {step.ce:.4f}{kl}")
     if run.dev:
-        dev = run.dev[-1]
-        line.append(f"  dev {dev.accuracy:.1f} (best {dev.best_accuracy:.1f})")
+        history = " ".join(f"{event.accuracy:.1f}" for event in run.dev[-8:])
+        line.append(f"  dev by epoch {history} (best {run.dev[-1].best_accuracy:.1f})")
     if run.eta_seconds is not None:
         line.append(f"  eta {run.eta_seconds:.0f} s", style="dim")
     if run.error:
