@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
 from mpt_engine import hub
 from mpt_engine.config import TINY_MODEL
 from mpt_engine.errors import InvalidInput, SourceUnavailable
@@ -50,13 +53,30 @@ def load_classifier(model: str, tokenizer, labels: int = 3):
     )
 
 
-def mask_head(masked_lm):
-    """The module mapping hidden states to vocabulary logits (W_lh of Eq. 2)."""
-    for name in ("lm_head", "cls"):  # XLM-R / RoBERTa, BERT / mBERT
-        head = getattr(masked_lm, name, None)
-        if head is not None:
-            return head
-    raise InvalidInput(f"unsupported masked LM {type(masked_lm).__name__}: no lm_head or cls head")
+class VocabularyHead:
+    """W_lh of Eq. (2): the MLM head's feature transform, then the projection onto the
+    vocabulary, which can be restricted to a few rows (the label words) so that a classifier
+    never computes the 250,002 logits it does not need."""
+
+    def __init__(self, masked_lm):
+        self.projection = masked_lm.get_output_embeddings()
+        lm_head, bert_head = getattr(masked_lm, "lm_head", None), getattr(masked_lm, "cls", None)
+        if lm_head is not None and hasattr(lm_head, "dense") and hasattr(lm_head, "layer_norm"):
+            # XLM-R / RoBERTa: layer_norm(gelu(dense(h)))
+            self.transform = lambda hidden: lm_head.layer_norm(F.gelu(lm_head.dense(hidden)))
+        elif bert_head is not None and hasattr(bert_head, "predictions"):
+            self.transform = bert_head.predictions.transform  # BERT / mBERT
+        else:
+            raise InvalidInput(
+                f"unsupported masked LM {type(masked_lm).__name__}: unknown MLM head"
+            )
+
+    def __call__(self, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.transform(hidden)
+        if rows is None:
+            return self.projection(features)
+        bias = None if self.projection.bias is None else self.projection.bias[rows]
+        return F.linear(features, self.projection.weight[rows], bias)
 
 
 def tiny_config(tokenizer, **extra):

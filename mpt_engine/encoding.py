@@ -106,20 +106,19 @@ class Batch:
 
 
 def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
-    """Pad to the longest example of the batch (dynamic padding)."""
+    """Pad to the longest example of the batch (dynamic padding); one tensor per field."""
     length = max(len(example.input_ids) for example in examples)
-    ids = torch.full((len(examples), length), pad_id, dtype=torch.long)
-    types = torch.zeros((len(examples), length), dtype=torch.long)
-    attention = torch.zeros((len(examples), length), dtype=torch.long)
-    for row, example in enumerate(examples):
-        size = len(example.input_ids)
-        ids[row, :size] = torch.tensor(example.input_ids)
-        types[row, :size] = torch.tensor(example.token_type_ids)
-        attention[row, :size] = 1
+    padding = [length - len(example.input_ids) for example in examples]
     return Batch(
-        input_ids=ids,
-        attention_mask=attention,
-        token_type_ids=types,
+        input_ids=torch.tensor(
+            [e.input_ids + [pad_id] * pad for e, pad in zip(examples, padding, strict=True)]
+        ),
+        attention_mask=torch.tensor(
+            [[1] * len(e.input_ids) + [0] * pad for e, pad in zip(examples, padding, strict=True)]
+        ),
+        token_type_ids=torch.tensor(
+            [e.token_type_ids + [0] * pad for e, pad in zip(examples, padding, strict=True)]
+        ),
         labels=torch.tensor([example.label for example in examples]),
         mask_positions=torch.tensor([example.mask_position for example in examples]),
         prompt_positions=torch.tensor(

@@ -30,15 +30,16 @@ def run_grid(
     device: str = "auto",
     gpus: Sequence[str] = (),
     save_checkpoint: bool = False,
+    compile: bool = False,
 ) -> Iterator[tuple[str, Event]]:
     """(run id, event) for every event of every run still to do; finished runs are skipped."""
     todo = pending_runs(configs, store)
     if gpus:
-        yield from ProcessPool(todo, store, gpus, save_checkpoint).updates()
+        yield from ProcessPool(todo, store, gpus, save_checkpoint, compile).updates()
         return
     for config in todo:
         try:
-            for event in execute(config, store, device, save_checkpoint):
+            for event in execute(config, store, device, save_checkpoint, compile):
                 yield config.run_id, event
         except Exception as error:  # recorded by execute; the grid goes on
             yield config.run_id, failure(config.run_id, error)
@@ -56,14 +57,20 @@ class ProcessPool:
         store: RunStore,
         slots: Sequence[str | None] = (None,),
         save_checkpoint: bool = False,
+        compile: bool = False,
     ):
         self.waiting = deque(configs)
-        self.store, self.slots, self.save_checkpoint = store, list(slots), save_checkpoint
+        self.store, self.slots = store, list(slots)
+        self.flags = [
+            flag
+            for flag, on in (("--save-checkpoint", save_checkpoint), ("--compile", compile))
+            if on
+        ]
         self.active: dict[int, _Child] = {}
         self.lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
 
     def _start(self, index: int) -> None:
-        child = _Child(self.waiting.popleft(), self.slots[index], self.store, self.save_checkpoint)
+        child = _Child(self.waiting.popleft(), self.slots[index], self.store, self.flags)
         self.active[index] = child
         threading.Thread(target=child.pump, args=(index, self.lines), daemon=True).start()
 
@@ -98,14 +105,12 @@ class ProcessPool:
 class _Child:
     """One worker process (python -m mpt_engine.worker) on one GPU slot."""
 
-    def __init__(self, config: RunConfig, slot: str | None, store: RunStore, save_checkpoint: bool):
+    def __init__(self, config: RunConfig, slot: str | None, store: RunStore, flags: Sequence[str]):
         self.config, self.ended = config, False
         env = dict(os.environ, MPT_HOME=str(store.root.parent))
         if slot is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot
-        command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json()]
-        if save_checkpoint:
-            command.append("--save-checkpoint")
+        command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json(), *flags]
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env

@@ -6,14 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def label_word_logits(mask_logits: torch.Tensor, label_word_ids: list[int]) -> torch.Tensor:
-    """Eq. (2): keep the label words' rows of W_lh h_X, (B, n). Their softmax is P^CLS_X, the
-    label-word distribution (the raw logits at the label ids, as in Zhao & Schütze's code)."""
-    return mask_logits[:, label_word_ids]
-
-
 def cross_entropy(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Eq. (3): L_CE = -g_y log P^CLS, averaged over the batch."""
+    """Eq. (3): L_CE = -g_y log P^CLS, averaged over the batch. The class logits are the label
+    words' logits (Eq. 2; Zhao & Schütze's code applies the softmax to those three only)."""
     return F.cross_entropy(class_logits.float(), labels)
 
 

@@ -18,7 +18,7 @@ from mpt_engine.config import Method, RunConfig, TranslatorKind
 from mpt_engine.data.examples import Example, TaskData
 from mpt_engine.encoding import Batch, Encoded, collate
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
-from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
+from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
     PCT_VERBALIZER,
@@ -66,9 +66,13 @@ class SoftPromptMethod:
         self.template = ClozeTemplate(
             tokenizer, config.prompt_length, config.position, config.max_length
         )
-        self.label_ids = label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER)
+        self.label_ids = torch.tensor(label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER))
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
+
+    def label_logits(self, batch: Batch, prompt: torch.Tensor) -> torch.Tensor:
+        """Eq. (2): the label words' logits at [MASK], (B, 3); their softmax is P^CLS."""
+        return self.model.mask_logits(batch, prompt, self.label_ids.to(batch.input_ids.device))
 
     def prepare(self, data: TaskData) -> None:
         """Encode the training data once: English k-shot and, for MPT, both auxiliary sides."""
@@ -100,8 +104,7 @@ class SoftPromptMethod:
     def loss(self, step: tuple[Batch, ...]) -> Losses:
         english, *aux = step
         source_prompt = self.model.source_prompt()
-        logits = label_word_logits(self.model.mask_logits(english, source_prompt), self.label_ids)
-        ce = cross_entropy(logits, english.labels)
+        ce = cross_entropy(self.label_logits(english, source_prompt), english.labels)
         if not aux:
             return Losses(total=ce, ce=ce)
         aux_source, aux_target = aux
@@ -119,8 +122,7 @@ class SoftPromptMethod:
         translator is the identity)."""
         is_source = language == SOURCE_LANGUAGE
         prompt = self.model.source_prompt() if is_source else self.model.target_prompt()
-        logits = label_word_logits(self.model.mask_logits(batch, prompt), self.label_ids)
-        return logits.argmax(-1)
+        return self.label_logits(batch, prompt).argmax(-1)
 
     def _collate(self, encoded: list[Encoded], indices: list[int]) -> Batch:
         return collate([encoded[index] for index in indices], self.pad_id)

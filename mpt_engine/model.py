@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mpt_engine.backbone import mask_head
+from mpt_engine.backbone import VocabularyHead
 from mpt_engine.config import TranslatorKind
 from mpt_engine.encoding import Batch
 from mpt_engine.modules import PromptEncoder, build_translator
@@ -32,6 +32,7 @@ class PromptedMaskedLM(nn.Module):
         self.translator = build_translator(
             translator or TranslatorKind.NONE, config.hidden_size, config.num_attention_heads
         )
+        self.head = VocabularyHead(masked_lm)
 
     def source_prompt(self) -> torch.Tensor:
         """p^S, (m, d)."""
@@ -41,18 +42,22 @@ class PromptedMaskedLM(nn.Module):
         """p^T = Transl(p^S), Eq. (4), (m, d)."""
         return self.translator(self.source_prompt())
 
-    def mask_logits(self, batch: Batch, prompt: torch.Tensor | None = None) -> torch.Tensor:
-        """W_lh h_X: vocabulary logits at [MASK] only, (B, |V|) (Eq. 2 and 6 before softmax)."""
+    def mask_logits(
+        self, batch: Batch, prompt: torch.Tensor | None = None, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """W_lh h_X at [MASK] only (Eq. 2 and 6 before the softmax): (B, |V|), or (B, n) for the
+        vocabulary rows `rows` (the label words: W_Z of Eq. 2)."""
         embeddings = self.masked_lm.get_input_embeddings()(batch.input_ids)
         if prompt is not None:
-            rows = torch.arange(len(embeddings), device=embeddings.device)[:, None]
+            examples = torch.arange(len(embeddings), device=embeddings.device)[:, None]
             embeddings = embeddings.index_put(
-                (rows, batch.prompt_positions), prompt.expand(len(embeddings), -1, -1)
+                (examples, batch.prompt_positions),
+                prompt.to(embeddings.dtype).expand(len(embeddings), -1, -1),
             )
         hidden = self.masked_lm.base_model(
             inputs_embeds=embeddings,
             attention_mask=batch.attention_mask,
             token_type_ids=batch.token_type_ids,
         ).last_hidden_state
-        rows = torch.arange(len(hidden), device=hidden.device)
-        return mask_head(self.masked_lm)(hidden[rows, batch.mask_positions])
+        at_mask = hidden[torch.arange(len(hidden), device=hidden.device), batch.mask_positions]
+        return self.head(at_mask, rows)

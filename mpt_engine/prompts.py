@@ -12,6 +12,7 @@ from mpt_engine.data.examples import Example
 from mpt_engine.encoding import Encoded, SpecialTokens, truncate_pair
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import LABELS
+from mpt_engine.token_cache import fingerprint, tokenize
 
 # Zhao & Schütze's English verbalizer, used for every test language (SP and MPT).
 SOFT_PROMPT_VERBALIZER = {"entailment": "right", "neutral": "maybe", "contradiction": "wrong"}
@@ -51,16 +52,30 @@ def label_word_ids(tokenizer, verbalizer: dict[str, str]) -> list[int]:
     return ids
 
 
-def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-
-
 def strip_end_punctuation(text: str) -> str:
     stripped = text.rstrip(string.punctuation)
     return stripped or text
 
 
-class ClozeTemplate:
+class Template:
+    """What every template shares: the tokenizer's special tokens, and premises and hypotheses
+    tokenised once (and cached on disk for large lists)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint(tokenizer)
+        self.specials = SpecialTokens(tokenizer)
+
+    def tokenize_pairs(self, examples: Sequence[Example], strip: bool = False):
+        clean = strip_end_punctuation if strip else str
+        premises = tokenize(self.tokenizer, [clean(e.premise) for e in examples], self.fingerprint)
+        hypotheses = tokenize(
+            self.tokenizer, [clean(e.hypothesis) for e in examples], self.fingerprint
+        )
+        return zip(examples, premises, hypotheses, strict=True)
+
+
+class ClozeTemplate(Template):
     """Eq. (9): X = [Prefix] X_P . [Midfix] X_H ? [Suffix] <mask> [Endfix] .
 
     One segment; the m prompt slots hold a placeholder id whose embeddings the model overwrites
@@ -76,8 +91,7 @@ class ClozeTemplate:
     }
 
     def __init__(self, tokenizer, prompt_length: int, position: PromptPosition, max_length: int):
-        self.tokenizer = tokenizer
-        self.specials = SpecialTokens(tokenizer)
+        super().__init__(tokenizer)
         self.prompt_length = prompt_length
         self.prompt_index = self._PROMPT_INDEX[PromptPosition(position)]
         self.max_length = max_length
@@ -88,13 +102,9 @@ class ClozeTemplate:
         self.budget = max_length - fixed - self.specials.count(1)
 
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:
-        premises = tokenize(self.tokenizer, [strip_end_punctuation(e.premise) for e in examples])
-        hypotheses = tokenize(
-            self.tokenizer, [strip_end_punctuation(e.hypothesis) for e in examples]
-        )
         mask = [self.tokenizer.mask_token_id]
         encoded = []
-        for example, premise, hypothesis in zip(examples, premises, hypotheses, strict=True):
+        for example, premise, hypothesis in self.tokenize_pairs(examples, strip=True):
             premise, hypothesis = truncate_pair(premise, hypothesis, self.budget)
             pieces = [premise, self.dot, hypothesis, self.question, mask, self.dot]
             pieces.insert(self.prompt_index, self.slots)
@@ -108,12 +118,11 @@ class ClozeTemplate:
         return encoded
 
 
-class CrossLingualTemplate:
+class CrossLingualTemplate(Template):
     """PCT: `premise </s></s> question:{hypothesis}? Answer:<mask>` in a given language."""
 
     def __init__(self, tokenizer, max_length: int):
-        self.tokenizer = tokenizer
-        self.specials = SpecialTokens(tokenizer)
+        super().__init__(tokenizer)
         self.max_length = max_length
         self.pieces = {lang: self._parse(template) for lang, template in PCT_TEMPLATES.items()}
 
@@ -134,10 +143,8 @@ class CrossLingualTemplate:
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
         left, right = self.pieces[language]
         budget = self.max_length - len(left) - len(right) - self.specials.count(2)
-        premises = tokenize(self.tokenizer, [e.premise for e in examples])
-        hypotheses = tokenize(self.tokenizer, [e.hypothesis for e in examples])
         encoded = []
-        for example, premise, hypothesis in zip(examples, premises, hypotheses, strict=True):
+        for example, premise, hypothesis in self.tokenize_pairs(examples):
             premise, hypothesis = truncate_pair(premise, hypothesis, budget)
             second = left + hypothesis + right
             ids, types, (_, offset) = self.specials.wrap(premise, second)
@@ -147,19 +154,16 @@ class CrossLingualTemplate:
         return encoded
 
 
-class PairTemplate:
+class PairTemplate(Template):
     """FT: the plain premise-hypothesis pair for a sequence-classification head."""
 
     def __init__(self, tokenizer, max_length: int):
-        self.tokenizer = tokenizer
-        self.specials = SpecialTokens(tokenizer)
+        super().__init__(tokenizer)
         self.budget = max_length - self.specials.count(2)
 
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:
-        premises = tokenize(self.tokenizer, [e.premise for e in examples])
-        hypotheses = tokenize(self.tokenizer, [e.hypothesis for e in examples])
         encoded = []
-        for example, premise, hypothesis in zip(examples, premises, hypotheses, strict=True):
+        for example, premise, hypothesis in self.tokenize_pairs(examples):
             ids, types, _ = self.specials.wrap(*truncate_pair(premise, hypothesis, self.budget))
             encoded.append(Encoded(ids, types, example.label))
         return encoded

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import Method, RunConfig
+from mpt_engine.config import NON_IDENTITY, Method, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.results import StoredRun
@@ -46,7 +46,10 @@ ABLATIONS = {
 
 
 def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in ignore}, sort_keys=True)
+    """Runs with equal keys differ only in the ignored fields (and in fields, such as the
+    evaluation batch size, that are not part of a run's identity)."""
+    skipped = (*ignore, *NON_IDENTITY)
+    return json.dumps({k: v for k, v in config.items() if k not in skipped}, sort_keys=True)
 
 
 def group_runs(

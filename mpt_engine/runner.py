@@ -18,6 +18,7 @@ def execute(
     store: RunStore | None = None,
     device: str = "auto",
     save_checkpoint: bool = False,
+    compile: bool = False,
 ) -> Iterator[Event]:
     """Train and test one run, writing config, record, events and result as they happen
     (and, with `save_checkpoint`, the best state before the result).
@@ -28,10 +29,13 @@ def execute(
     store = store or RunStore()
     config = config.resolved()
     record = records.collect()
-    trainer = Trainer(config, device)
+    trainer = Trainer(config, device, compile=compile)
     trainer.setup()
     record.update(
-        device=records.device_name(trainer.device), data_fingerprints=trainer.data.fingerprints
+        device=records.device_name(trainer.device),
+        precision=trainer.precision.value,
+        compiled=compile,
+        data_fingerprints=trainer.data.fingerprints,
     )
     run = store.begin(config.run_id, config.to_dict(), record)
     try:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 
 from mpt_engine import backbone
-from mpt_engine.config import RunConfig
+from mpt_engine.config import Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.errors import Diverged
 from mpt_engine.evaluate import evaluate
@@ -31,10 +31,25 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def resolve_precision(precision: Precision, device: torch.device) -> Precision:
+    if precision is not Precision.AUTO:
+        return precision
+    on_bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return Precision.BF16 if on_bf16_gpu else Precision.FP32
+
+
 class Trainer:
-    def __init__(self, config: RunConfig, device: str = "auto", data: TaskData | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        device: str = "auto",
+        data: TaskData | None = None,
+        compile: bool = False,
+    ):
         self.config = config.resolved()
         self.device = resolve_device(device)
+        self.precision = resolve_precision(self.config.precision, self.device)
+        self.compile = compile
         self.data = data
         self.predictions: dict[str, list[int]] = {}
         self.method = None
@@ -48,8 +63,18 @@ class Trainer:
         self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
         self.method = build_method(config, self.tokenizer, self.data)
         self.method.model.to(self.device)
+        on_gpu = self.device.type == "cuda"
+        if on_gpu:
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
+            torch.backends.cudnn.allow_tf32 = True
+        if self.compile:
+            encoder = self.method.backbone.base_model
+            encoder.forward = torch.compile(encoder.forward, dynamic=True)
         self.optimizer = torch.optim.AdamW(
-            self.method.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            self.method.model.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=on_gpu,
         )
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -69,7 +94,8 @@ class Trainer:
             model.train()
             for batches in self.method.training_batches(self.generator):
                 step += 1
-                losses = self.method.loss(tuple(batch.to(self.device) for batch in batches))
+                with self.autocast():
+                    losses = self.method.loss(tuple(batch.to(self.device) for batch in batches))
                 if not torch.isfinite(losses.total):
                     raise Diverged(
                         f"loss became {losses.total.item()} at epoch {epoch}, step {step}; "
@@ -115,5 +141,13 @@ class Trainer:
             config=config.to_dict(),
         )
 
+    def autocast(self):
+        """bf16 autocast when the precision asks for it (losses are computed in float32)."""
+        enabled = self.precision is Precision.BF16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
     def _evaluate(self, examples, language):
-        return evaluate(self.method, examples, language, self.config.eval_batch_size, self.device)
+        with self.autocast():
+            return evaluate(
+                self.method, examples, language, self.config.eval_batch_size, self.device
+            )

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--save-checkpoint", action="store_true")
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args(argv)
     try:
         config = RunConfig.from_dict(json.loads(args.config))
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: bad --config: {error}", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        for event in execute(config, device=args.device, save_checkpoint=args.save_checkpoint):
+        events = execute(
+            config, device=args.device, save_checkpoint=args.save_checkpoint, compile=args.compile
+        )
+        for event in events:
             print(event.to_json(), flush=True)
     except (Exception, KeyboardInterrupt) as error:
         failed = failure(config.run_id, error)

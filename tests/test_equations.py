@@ -9,7 +9,7 @@ from mpt_engine.config import RunConfig
 from mpt_engine.data import load_task_data
 from mpt_engine.data.examples import Example
 from mpt_engine.encoding import collate
-from mpt_engine.losses import cross_entropy, label_word_logits, symmetric_kl, total_loss
+from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.methods import build_method
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import ClozeTemplate
@@ -33,8 +33,21 @@ def test_cross_entropy_over_label_words():
         )
         / 4
     )
-    actual = cross_entropy(label_word_logits(logits, label_ids), labels)
+    actual = cross_entropy(logits[:, label_ids], labels)
     assert actual.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_label_word_rows_equal_the_full_vocabulary_logits(tokenizer, task_data):
+    """W_Z restricts W_lh to the label words; computing only those rows changes nothing."""
+    method = method_for(tokenizer, task_data)
+    method.model.eval()
+    batch = collate(method.encode(task_data.test["en"], "en"), method.pad_id)
+    with torch.no_grad():
+        prompt = method.model.source_prompt()
+        full = method.model.mask_logits(batch, prompt)
+        rows = method.label_logits(batch, prompt)
+    assert full.shape[1] == len(tokenizer) and rows.shape == (len(batch.labels), 3)
+    torch.testing.assert_close(rows, full[:, method.label_ids])
 
 
 def test_symmetric_kl_matches_the_formula():
@@ -129,9 +142,9 @@ def test_inference_uses_target_prompt_for_target_languages(tokenizer, task_data)
     seen = []
     original = method.model.mask_logits
 
-    def spy(batch, prompt=None):
+    def spy(batch, prompt=None, rows=None):
         seen.append(prompt)
-        return original(batch, prompt)
+        return original(batch, prompt, rows)
 
     method.model.mask_logits = spy
     batch = collate(method.encode(task_data.test["de"], "de"), method.pad_id)

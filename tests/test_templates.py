@@ -14,8 +14,8 @@ from mpt_engine.prompts import (
     CrossLingualTemplate,
     PairTemplate,
     label_word_ids,
-    tokenize,
 )
+from mpt_engine.token_cache import tokenize
 
 EXAMPLE = Example("The cat sat on the mat.", "Was it right?", 1)
 

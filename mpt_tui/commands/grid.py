@@ -53,6 +53,7 @@ def grid(
         str | None, _list("eval_batch_size", "--eval-batch-size", panel=TRAINING)
     ] = None,
     test_limit: Annotated[str | None, _list("test_limit", "--test-limit", panel=TRAINING)] = None,
+    precision: Annotated[str | None, _list("precision", "--precision", panel=TRAINING)] = None,
     device: Annotated[
         str,
         typer.Option(help="auto, cpu, cuda or cuda:N (without --gpus)", rich_help_panel=TRAINING),
@@ -66,6 +67,10 @@ def grid(
     ] = None,
     save_checkpoint: Annotated[
         bool, typer.Option("--save-checkpoint", help="keep each run's best state")
+    ] = False,
+    compile_model: Annotated[
+        bool,
+        typer.Option("--compile", help="torch.compile the encoder (GPU)", rich_help_panel=TRAINING),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list the runs and which are finished; train nothing")
@@ -97,6 +102,7 @@ def grid(
         "max_length": max_length,
         "eval_batch_size": eval_batch_size,
         "test_limit": test_limit,
+        "precision": precision,
     }
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
     configs = expand(preset, lists)
@@ -117,7 +123,7 @@ def grid(
     )
     if not todo:
         return
-    updates = run_grid(configs, store, device, slots, save_checkpoint)
+    updates = run_grid(configs, store, device, slots, save_checkpoint, compile_model)
     failed = 0
     if as_json:
         for run_id, event in updates:

@@ -9,6 +9,7 @@ import typer
 from mpt_engine.config import (
     DataKind,
     Method,
+    Precision,
     PromptPosition,
     SplitKind,
     TranslatorKind,
@@ -65,9 +66,16 @@ def run(
     test_limit: Annotated[
         int | None, config_option("test_limit", "--test-limit", panel=TRAINING)
     ] = None,
+    precision: Annotated[
+        Precision | None, config_option("precision", "--precision", panel=TRAINING)
+    ] = None,
     device: Annotated[
         str, typer.Option(help="auto, cpu, cuda or cuda:N", rich_help_panel=TRAINING)
     ] = "auto",
+    compile_model: Annotated[
+        bool,
+        typer.Option("--compile", help="torch.compile the encoder (GPU)", rich_help_panel=TRAINING),
+    ] = False,
     save_checkpoint: Annotated[
         bool,
         typer.Option(
@@ -101,6 +109,7 @@ def run(
         max_length=max_length,
         eval_batch_size=eval_batch_size,
         test_limit=test_limit,
+        precision=precision,
     )
     config = build_config(preset, overrides)
 
@@ -122,7 +131,7 @@ def run(
     from mpt_engine.runner import execute
     from mpt_tui.progress import RunProgress
 
-    events = execute(config, store, device=device, save_checkpoint=save_checkpoint)
+    events = execute(config, store, device, save_checkpoint, compile_model)
     if as_json:
         for event in events:
             print(event.to_json(), flush=True)

@@ -1,0 +1,1 @@
+"""Benchmarks: our engine path against the baselines' way of computing the same thing."""

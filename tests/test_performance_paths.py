@@ -1,0 +1,79 @@
+"""The fast paths compute what the slow ones do: the baselines' way (static padding, logits at
+every position over the whole vocabulary, batch 4) gives the same logits and accuracies; the
+token cache gives the same ids; bf16 autocast runs end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import reference
+from mpt_engine.config import RunConfig, build_config
+from mpt_engine.data import load_task_data
+from mpt_engine.encoding import collate
+from mpt_engine.evaluate import predict_labels
+from mpt_engine.methods import build_method
+from mpt_engine.paths import cache_dir
+from mpt_engine.token_cache import MIN_TEXTS, fingerprint, tokenize
+from mpt_engine.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def method_and_data(tokenizer):
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=40, shots=4))
+    torch.manual_seed(0)
+    config = RunConfig(model="tiny", data="synthetic", aux_size=16, batch_size=8).resolved()
+    method = build_method(config, tokenizer, data)
+    method.model.eval()
+    return method, data
+
+
+@pytest.mark.parametrize("language", ["en", "de", "zh"])
+def test_same_accuracy_as_the_baselines_way(method_and_data, language):
+    method, data = method_and_data
+    examples = data.test[language]
+    ours = predict_labels(method, examples, language, batch_size=256, device="cpu")
+    theirs = reference.predict(method, method.encode(examples, language), language, "cpu")
+
+    def accuracy(predicted):
+        return np.mean([p == e.label for p, e in zip(predicted, examples, strict=True)])
+
+    assert abs(accuracy(ours) - accuracy(theirs)) <= 1e-4
+    assert ours == theirs
+
+
+def test_mask_logits_equal_full_logits_at_every_position(method_and_data):
+    method, data = method_and_data
+    encoded = method.encode(data.test["fr"][:8], "fr")
+    prompt = method.model.target_prompt()
+    with torch.no_grad():
+        ours = method.model.mask_logits(collate(encoded, method.pad_id), prompt)
+        theirs = reference.vocabulary_logits(
+            method.model, reference.static_batch(encoded, method.pad_id, "cpu"), prompt
+        )
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_token_cache_returns_the_tokenizers_ids(tokenizer):
+    texts = [f"the farmer sees {n} houses today" for n in range(MIN_TEXTS + 10)]
+    expected = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    key = fingerprint(tokenizer)
+    assert tokenize(tokenizer, texts, key) == expected  # computed and stored
+    stored = list((cache_dir() / "tokens").glob("*.npz"))
+    assert stored
+    assert tokenize(tokenizer, texts, key) == expected  # read back
+    for path in stored:
+        path.write_bytes(b"damaged")
+    assert tokenize(tokenizer, texts, key) == expected  # a damaged file is rebuilt
+
+
+def test_evaluation_batch_size_is_not_part_of_a_runs_identity():
+    assert RunConfig(eval_batch_size=8).run_id == RunConfig(eval_batch_size=512).run_id
+    assert RunConfig(precision="bf16").run_id != RunConfig(precision="fp32").run_id
+
+
+def test_bf16_autocast_runs_end_to_end():
+    config = build_config("smoke", {"precision": "bf16", "epochs": 1, "test_limit": 30}, environ={})
+    trainer = Trainer(config)
+    events = list(trainer.events())
+    assert trainer.precision.value == "bf16"
+    assert len(events[-1].per_language) == 15
