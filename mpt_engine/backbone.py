@@ -9,22 +9,19 @@ XLM-R base/large and mBERT all work.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from mpt_engine import hub
-from mpt_engine.config import TINY_MODEL
+from mpt_engine.config import TINY_MODEL, local_model
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import cache_dir
 from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
 
 TINY_SHAPE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
 TINY_VOCAB = 4000
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def load_tokenizer(model: str, corpus: Iterable[str] = ()):
@@ -155,13 +152,9 @@ def _train_tiny_tokenizer(texts: list[str]):
 
 def load_pretrained(loader, name: str, hint: str = hub.OFFLINE_HINT, **kwargs):
     """Load from a local folder, or from the hub (cache only when the hub is unreachable)."""
-    path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")):
-        if not (path / "config.json").is_file():
-            raise InvalidInput(f"--model {name} is not a model folder (no config.json)")
-        return _guarded(loader, str(path), name, hint, **kwargs)
-    if not _HUB_ID.match(name):
-        raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
+    folder = local_model(name)
+    if folder is not None:
+        return _guarded(loader, folder, name, hint, **kwargs)
     return _guarded(loader, name, name, hint, local_files_only=hub.offline(), **kwargs)
 
 

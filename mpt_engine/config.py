@@ -12,12 +12,13 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mpt_engine.errors import InvalidInput
+from mpt_engine.errors import InvalidInput, SourceUnavailable
 
 
 class Method(StrEnum):
@@ -66,6 +67,7 @@ class SplitKind(StrEnum):
 PAPER_SHOTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 
 # Fields each method does not use; resolved() sets them to None so the run id ignores them.
@@ -232,9 +234,32 @@ def build_config(
         values["data"] = DataKind.LOCAL
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = RunConfig(**values).resolved()
-    if config.data is DataKind.LOCAL and not environ.get("MPT_DATA_DIR"):
-        raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
+    check_sources(config, environ)
     return config
+
+
+def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:
+    """What can be checked before anything is loaded: the data folder and the model reference."""
+    if config.data is DataKind.LOCAL:
+        root = environ.get("MPT_DATA_DIR")
+        if not root:
+            raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
+        if not os.path.isdir(os.path.expanduser(root)):
+            raise SourceUnavailable(f"MPT_DATA_DIR {root} is not a folder")
+    if config.model != TINY_MODEL:
+        local_model(config.model)
+
+
+def local_model(name: str) -> str | None:
+    """The folder a model reference names (None: a hub id); InvalidInput when it is neither."""
+    path = os.path.expanduser(name)
+    if os.path.exists(path) or name.startswith((".", "/", "~")):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise InvalidInput(f"--model {name} is not a model folder (no config.json)")
+        return path
+    if not HUB_ID.match(name):
+        raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
+    return None
 
 
 def field_help(name: str) -> str:

@@ -31,3 +31,7 @@ class RunFailed(MptError):
 
 class Diverged(RunFailed):
     """The loss became NaN or infinite."""
+
+
+class RunClaimed(MptError):
+    """The run is not trained here: another process is training it, or it finished meanwhile."""

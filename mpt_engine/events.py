@@ -84,9 +84,26 @@ class RunFailed(Event):
     status: str  # failed, diverged, interrupted
 
 
+@dataclass(frozen=True)
+class RunSkipped(Event):
+    """A grid left a run alone: another process is training it, or it finished meanwhile."""
+
+    kind: ClassVar[str] = "run_skipped"
+    run_id: str
+    reason: str
+
+
 EVENT_TYPES = {
     cls.kind: cls
-    for cls in (RunStarted, TrainStep, DevEvaluated, TestEvaluated, RunFinished, RunFailed)
+    for cls in (
+        RunStarted,
+        TrainStep,
+        DevEvaluated,
+        TestEvaluated,
+        RunFinished,
+        RunFailed,
+        RunSkipped,
+    )
 }
 
 

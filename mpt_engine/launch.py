@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import ExitCode
-from mpt_engine.events import Event, RunFailed, RunFinished, event_from_dict
+from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped, event_from_dict
 from mpt_engine.runner import execute, failure
 from mpt_engine.store import RunStore
 
@@ -42,7 +42,7 @@ def run_grid(
             for event in execute(config, store, device, save_checkpoint, compile):
                 yield config.run_id, event
         except Exception as error:  # recorded by execute; the grid goes on
-            yield config.run_id, failure(config.run_id, error)
+            yield config.run_id, failure(config.run_id, error)  # run_failed or run_skipped
 
 
 class ProcessPool:
@@ -84,7 +84,7 @@ class ProcessPool:
                 child = self.active[index]
                 if line is not None:
                     event = event_from_dict(json.loads(line))
-                    child.ended |= isinstance(event, RunFinished | RunFailed)
+                    child.ended |= isinstance(event, RunFinished | RunFailed | RunSkipped)
                     yield child.config.run_id, event
                     continue
                 ended_early = child.finish()

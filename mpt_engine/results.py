@@ -16,7 +16,7 @@ from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import parse_values
 from mpt_engine.store import RUN_ID, RunStore
 
-STATUSES = ("finished", "failed", "diverged", "interrupted", "incomplete")
+STATUSES = ("finished", "running", "failed", "diverged", "interrupted", "incomplete")
 
 
 @dataclass
@@ -69,12 +69,13 @@ def read_run(folder: Path) -> StoredRun:
     result = _read_result(folder)
     if result is not None:
         status = "finished"
+    elif RunStore(folder.parent).owner(folder.name):
+        status = "running"
     else:
         events = read_events(folder / "events.jsonl")
         last = events[-1] if events else {}
-        status = (
-            last.get("status", "incomplete") if last.get("event") == "run_failed" else "incomplete"
-        )
+        failed = last.get("event") == "run_failed"
+        status = last.get("status", "incomplete") if failed else "incomplete"
     return StoredRun(folder.name, folder, config, status, result, record)
 
 

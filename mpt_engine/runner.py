@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from mpt_engine import checkpoint
 from mpt_engine import record as records
 from mpt_engine.config import RunConfig
-from mpt_engine.errors import Diverged, ExitCode, MptError
-from mpt_engine.events import Event, RunFailed, RunFinished
-from mpt_engine.store import RunStore
+from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
+from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped
+from mpt_engine.store import RunStore, StoreWriteFailed
 from mpt_engine.train import Trainer
 
 
@@ -23,11 +24,23 @@ def execute(
     """Train and test one run, writing config, record, events and result as they happen
     (and, with `save_checkpoint`, the best state before the result).
 
-    Data and model are loaded before the run folder is created, so a source that cannot be
-    reached leaves nothing behind. Failures are recorded as a final run_failed event and re-raised.
+    The run is claimed first (RunClaimed when another process trains it or it finished
+    meanwhile). Data and model are loaded before the run folder is created, so a source that
+    cannot be reached leaves nothing behind. Failures are recorded as a final run_failed event
+    and re-raised.
     """
     store = store or RunStore()
     config = config.resolved()
+    with store.claim(config.run_id) as claimed:
+        if not claimed:
+            owner = store.owner(config.run_id) or "another process"
+            raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
+        if store.result(config.run_id) is not None:
+            raise RunClaimed(f"run {config.run_id} finished meanwhile")
+        yield from _train(config, store, device, save_checkpoint, compile)
+
+
+def _train(config: RunConfig, store: RunStore, device: str, save_checkpoint: bool, compile: bool):
     record = records.collect()
     trainer = Trainer(config, device, compile=compile)
     trainer.setup()
@@ -53,12 +66,15 @@ def execute(
     except GeneratorExit:
         raise
     except BaseException as error:
-        run.append_event(failure(config.run_id, error).to_json())
+        with contextlib.suppress(StoreWriteFailed):  # the store itself may be what failed
+            run.append_event(failure(config.run_id, error).to_json())
         raise
 
 
-def failure(run_id: str, error: BaseException) -> RunFailed:
-    """The run_failed event that records why a run stopped."""
+def failure(run_id: str, error: BaseException) -> RunFailed | RunSkipped:
+    """The event that records why a run stopped (or was left to another process)."""
+    if isinstance(error, RunClaimed):
+        return RunSkipped(run_id, str(error))
     if isinstance(error, KeyboardInterrupt):
         code, status = ExitCode.INTERRUPTED, "interrupted"
     elif isinstance(error, MptError):

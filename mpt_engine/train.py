@@ -13,7 +13,7 @@ import torch
 from mpt_engine import backbone
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
-from mpt_engine.errors import Diverged
+from mpt_engine.errors import Diverged, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
 from mpt_engine.languages import SOURCE_LANGUAGE
@@ -79,6 +79,16 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
 
     def events(self) -> Iterator[Event]:
+        """The run's events; running out of memory becomes one actionable RunFailed."""
+        try:
+            yield from self._events()
+        except (torch.OutOfMemoryError, MemoryError):
+            raise RunFailed(
+                f"out of memory on {self.device.type}: lower --batch-size (training), "
+                "--eval-batch-size (evaluation) or --max-length"
+            ) from None
+
+    def _events(self) -> Iterator[Event]:
         started = time.monotonic()
         if self.method is None:
             self.setup()

@@ -4,7 +4,9 @@ so `mpt --help` stays fast."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -45,9 +47,15 @@ def root(context: typer.Context) -> None:
             typer.echo(context.get_help())
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the run is recorded as interrupted
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and an exit code from the contract."""
     args = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)

@@ -12,6 +12,7 @@ from mpt_engine.events import (
     Event,
     RunFailed,
     RunFinished,
+    RunSkipped,
     RunStarted,
     TestEvaluated,
     TrainStep,
@@ -65,6 +66,9 @@ class LiveRun:
         elif isinstance(event, RunFailed):
             self.status = event.status
             self.error = event.error
+        elif isinstance(event, RunSkipped):
+            self.status = "skipped"
+            self.error = event.reason
 
     @property
     def progress(self) -> float:

@@ -19,6 +19,7 @@ from mpt_engine.events import (
     Event,
     RunFailed,
     RunFinished,
+    RunSkipped,
     RunStarted,
     TestEvaluated,
     TrainStep,
@@ -115,7 +116,7 @@ class GridProgress:
             )
         elif isinstance(event, DevEvaluated) and run_id in self.active:
             self.progress.update(self.active[run_id], status=f"dev {event.accuracy:.1f}")
-        elif isinstance(event, RunFinished | RunFailed):
+        elif isinstance(event, RunFinished | RunFailed | RunSkipped):
             if run_id in self.active:
                 self.progress.remove_task(self.active.pop(run_id))
             if isinstance(event, RunFinished):
@@ -123,6 +124,8 @@ class GridProgress:
                 line = (
                     f"[green]done[/]   {run_id}  avg {event.average:.1f}  ({event.seconds:.0f} s)"
                 )
+            elif isinstance(event, RunSkipped):
+                line = f"[yellow]skipped[/] {event.reason}"
             else:
                 self.failed.append(run_id)
                 line = f"[red]{event.status}[/] {run_id}  {event.error}"

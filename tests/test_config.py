@@ -88,10 +88,10 @@ def test_run_id_is_a_stable_readable_hash():
     assert config.run_id != dataclasses.replace(config, lr=1e-5).run_id
 
 
-def test_preset_then_environment_then_explicit_options():
+def test_preset_then_environment_then_explicit_options(tmp_path):
     smoke = build_config("smoke", {}, environ={})
     assert (smoke.model, smoke.data, smoke.epochs) == ("tiny", DataKind.SYNTHETIC, 3)
-    local = build_config("smoke", {}, environ={"MPT_DATA_DIR": "/data"})
+    local = build_config("smoke", {}, environ={"MPT_DATA_DIR": str(tmp_path)})
     assert local.data is DataKind.LOCAL
     explicit = build_config("smoke", {"epochs": 7, "data": "synthetic"}, {"MPT_DATA_DIR": "/d"})
     assert (explicit.epochs, explicit.data) == (7, DataKind.SYNTHETIC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,17 @@ import typer
 
 from mpt_engine.errors import InvalidInput
 from mpt_tui.commands.common import print_json
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+
+
+def check_language(code: str) -> str:
+    """A language code such as de, yue or pt-BR (any language: MPT reads it with p^T)."""
+    if not LANGUAGE_CODE.match(code):
+        raise InvalidInput(
+            f"unknown language code {code!r}; expected an ISO code such as de or pt-BR"
+        )
+    return code
 
 
 def predict(
@@ -37,11 +49,12 @@ def predict(
 
     if (file is None) == (premise is None or hypothesis is None):
         raise InvalidInput("give either --premise and --hypothesis, or --file")
+    check_language(lang)
     if file is None:
         pairs = [(Example(premise, hypothesis), lang)]
     else:
         pairs = [
-            (Example(row["premise"], row["hypothesis"]), str(row.get("lang", lang)))
+            (Example(row["premise"], row["hypothesis"]), check_language(str(row.get("lang", lang))))
             for _, row in read_jsonl(file, ("premise", "hypothesis"))
         ]
     folder = find_run(RunStore(), run).folder

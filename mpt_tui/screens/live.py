@@ -23,6 +23,7 @@ STATUS_STYLES = {
     "diverged": "bold red",
     "interrupted": "yellow",
     "cancelled": "yellow",
+    "skipped": "yellow",
 }
 
 

@@ -3,8 +3,6 @@ Figure 3's family gains, a comparison with p-values, and export of the table in 
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -32,7 +30,6 @@ from mpt_tui.screens.run_detail import RunDetailScreen
 from mpt_tui.widgets import report_table
 
 RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started")
-RECENT = 60  # seconds: an unfinished run whose events changed this recently is running
 
 
 class ResultsScreen(Screen):
@@ -195,14 +192,8 @@ class ResultsScreen(Screen):
 
 
 def _progress(run: StoredRun) -> str:
-    """For an unfinished run written to recently, how far it got ("running 42%")."""
-    if run.status != "incomplete":
-        return ""
-    events_file = run.folder / "events.jsonl"
-    try:
-        if time.time() - events_file.stat().st_mtime > RECENT:
-            return ""
-    except OSError:
+    """For a run being trained (by any process), how far it got: "running 42%"."""
+    if run.status != "running":
         return ""
     events = run.events()
     started = next((e for e in events if e.get("event") == "run_started"), None)
@@ -215,9 +206,8 @@ def _progress(run: StoredRun) -> str:
 
 def _run_cells(run: StoredRun) -> list:
     status = _progress(run) or run.status
-    style = {"finished": "green", "incomplete": "yellow"}.get(run.status, "red")
-    if status.startswith("running"):
-        style = "bold cyan"
+    styles = {"finished": "green", "running": "bold cyan", "incomplete": "yellow"}
+    style = styles.get(run.status, "red")
     average = "" if run.average is None else f"{run.average:.1f}"
     return [
         run.run_id,
