@@ -118,6 +118,9 @@ class RunConfig:
     precision: Precision = _help("auto (bf16 on a GPU), fp32 or bf16", default=Precision.AUTO)
 
     def __post_init__(self) -> None:
+        for name in ("method", "data", "precision"):
+            if getattr(self, name) is None:
+                raise InvalidInput(f"{name} must be given")
         for name, enum in (
             ("method", Method),
             ("data", DataKind),
@@ -145,6 +148,8 @@ class RunConfig:
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, open_low=True)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidInput("model must be a hub id, a local folder or 'tiny'")
+        if self.aux is not None and not isinstance(self.aux, str):
+            raise InvalidInput(f"aux must be a corpus name or file:PATH, got {self.aux!r}")
         is_file = self.aux is not None and self.aux.startswith("file:") and self.aux != "file:"
         if self.aux is not None and self.aux not in AUX_CORPORA and not is_file:
             choices = ", ".join(AUX_CORPORA)

@@ -43,15 +43,17 @@ class StoredRun:
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Events of a run; a torn last line (a writer killed mid-line) is ignored."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return []
     events = []
     for line in lines:
         try:
-            events.append(json.loads(line))
+            event = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(event, dict):
+            events.append(event)
     return events
 
 

@@ -24,30 +24,30 @@ def execute(
     """Train and test one run, writing config, record, events and result as they happen
     (and, with `save_checkpoint`, the best state before the result).
 
-    The run is claimed first (RunClaimed when another process trains it or it finished
-    meanwhile). Data and model are loaded before the run folder is created, so a source that
-    cannot be reached leaves nothing behind. Failures are recorded as a final run_failed event
-    and re-raised.
+    Data and model are loaded first, so bad input or a source that cannot be reached leaves
+    nothing behind; then the run is claimed (RunClaimed when another process trains it or it
+    finished meanwhile). Failures are recorded as a final run_failed event and re-raised.
     """
     store = store or RunStore()
     config = config.resolved()
+    trainer = Trainer(config, device, compile=compile)
+    trainer.setup()  # loads data and model: bad input or a missing source writes nothing
     with store.claim(config.run_id) as claimed:
         if not claimed:
             owner = store.owner(config.run_id) or "another process"
             raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
         if store.result(config.run_id) is not None:
             raise RunClaimed(f"run {config.run_id} finished meanwhile")
-        yield from _train(config, store, device, save_checkpoint, compile)
+        yield from _train(trainer, store, save_checkpoint)
 
 
-def _train(config: RunConfig, store: RunStore, device: str, save_checkpoint: bool, compile: bool):
+def _train(trainer: Trainer, store: RunStore, save_checkpoint: bool) -> Iterator[Event]:
+    config = trainer.config
     record = records.collect()
-    trainer = Trainer(config, device, compile=compile)
-    trainer.setup()
     record.update(
         device=records.device_name(trainer.device),
         precision=trainer.precision.value,
-        compiled=compile,
+        compiled=trainer.compile,
         data_fingerprints=trainer.data.fingerprints,
     )
     run = store.begin(config.run_id, config.to_dict(), record)
@@ -63,7 +63,9 @@ def _train(config: RunConfig, store: RunStore, device: str, save_checkpoint: boo
                 del result["event"]
                 run.finish(result, trainer.predictions)
             yield event
-    except GeneratorExit:
+    except GeneratorExit:  # the caller stopped consuming (Ctrl-C, SIGTERM): not finished
+        with contextlib.suppress(StoreWriteFailed):
+            run.append_event(failure(config.run_id, KeyboardInterrupt()).to_json())
         raise
     except BaseException as error:
         with contextlib.suppress(StoreWriteFailed):  # the store itself may be what failed

@@ -5,6 +5,7 @@ error in training never takes the caller down."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         events = execute(
             config, device=args.device, save_checkpoint=args.save_checkpoint, compile=args.compile
         )
-        for event in events:
-            print(event.to_json(), flush=True)
+        with contextlib.closing(events):  # interrupted in print(): still recorded
+            for event in events:
+                print(event.to_json(), flush=True)
     except (Exception, KeyboardInterrupt) as error:
         failed = failure(config.run_id, error)
         print(failed.to_json(), flush=True)

@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{type(error).__name__}: {error} (set MPT_DEBUG=1 for a traceback)",
             ExitCode.RUN_FAILED,
         )
+    if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C inside a command into exit code 130
+        _fail("interrupted", ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated
 
@@ -125,17 +126,18 @@ def grid(
         return
     updates = run_grid(configs, store, device, slots, save_checkpoint, compile_model)
     failed = 0
-    if as_json:
-        for run_id, event in updates:
-            failed += event.kind == "run_failed"
-            print_json({"run_id": run_id, **event.to_dict()})
-    else:
-        from mpt_tui.progress import GridProgress
-
-        with GridProgress(error_console(), todo) as progress:
+    with contextlib.closing(updates):  # stops children and records interrupted runs
+        if as_json:
             for run_id, event in updates:
-                progress.update(run_id, event)
-        failed = len(progress.failed)
+                failed += event.kind == "run_failed"
+                print_json({"run_id": run_id, **event.to_dict()})
+        else:
+            from mpt_tui.progress import GridProgress
+
+            with GridProgress(error_console(), todo) as progress:
+                for run_id, event in updates:
+                    progress.update(run_id, event)
+            failed = len(progress.failed)
     if failed:
         error_console().print(f"{failed} of {todo} runs failed; run the same command to retry them")
         sys.exit(ExitCode.RUN_FAILED)

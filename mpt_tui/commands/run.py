@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -132,13 +133,14 @@ def run(
     from mpt_tui.progress import RunProgress
 
     events = execute(config, store, device, save_checkpoint, compile_model)
-    if as_json:
-        for event in events:
-            print(event.to_json(), flush=True)
-        return
-    with RunProgress(error_console()) as progress:
-        for event in events:
-            progress.update(event)
+    with contextlib.closing(events):  # an interrupted run records itself as interrupted
+        if as_json:
+            for event in events:
+                print(event.to_json(), flush=True)
+            return
+        with RunProgress(error_console()) as progress:
+            for event in events:
+                progress.update(event)
     show_result(progress.result, as_json=False)
 
 

@@ -1,0 +1,351 @@
+"""Faults injected on purpose: killed grids, concurrent grids, bad input, divergence, memory,
+a full disk, interruption, arbitrary bytes in the store. Each ends in a clear message and a store
+that is still correct."""
+
+import errno
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import InvalidInput, MptError, RunFailed
+from mpt_engine.grid import expand
+from mpt_engine.launch import run_grid
+from mpt_engine.methods import SoftPromptMethod
+from mpt_engine.results import load_runs, read_events, read_run
+from mpt_engine.store import RunStore, StoreWriteFailed, write_atomic
+from tests.helpers import mpt, mpt_json, runs_dir
+
+GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
+
+
+def store_digest(home: Path) -> str:
+    """A hash of every file under the store (names and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(home.rglob("*")) if home.exists() else []:
+        if path.is_file():
+            digest.update(str(path.relative_to(home)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mpt_tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def assert_no_partial_results(home: Path) -> None:
+    for result in home.glob("runs/*/result.json"):
+        values = json.loads(result.read_text())  # parses: never half-written
+        assert len(values["per_language"]) == 15
+
+
+def test_grid_killed_at_random_points_resumes_to_the_same_table(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "reference"))
+    mpt_json(capsys, *GRID, "--json")
+    reference = mpt_json(capsys, "results", "table", "--format", "json")
+
+    home = tmp_path / "killed"
+    monkeypatch.setenv("MPT_HOME", str(home))
+    rng = random.Random(2026)
+    for _ in range(3):
+        process = spawn(*GRID, "--json")
+        stop_after = rng.randint(5, 60)
+        for count, _line in enumerate(process.stdout, start=1):
+            if count == stop_after:
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+        assert_no_partial_results(home)
+    code, _, err = mpt(capsys, *GRID)
+    assert code == 0, err
+    assert_no_partial_results(home)
+    assert mpt_json(capsys, "results", "table", "--format", "json") == reference
+
+
+def test_two_concurrent_grids_run_each_run_exactly_once():
+    grid = (*GRID[:6], "1-3", "--epochs", "2", "--json")
+    first, second = spawn(*grid), spawn(*grid)
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0
+    events = [json.loads(line) for output in outputs for line in output.splitlines()]
+    started = [event["run_id"] for event in events if event["event"] == "run_started"]
+    finished = {event["run_id"] for event in events if event["event"] == "result"}
+    assert len(started) == len(set(started)) == 6
+    assert finished == set(started)
+    for folder in runs_dir().iterdir():
+        logged = [e["event"] for e in read_events(folder / "events.jsonl")]
+        assert logged.count("run_started") == 1 and logged[-1] == "result"
+
+
+@pytest.fixture
+def data_copy(tmp_path, shared_data):
+    """A writable copy of the parts of shared/data a smoke run reads."""
+    copy = tmp_path / "data"
+    for relative in (
+        ["kshot/train/en-4.jsonl", "kshot/dev/en-4.jsonl"]
+        + [
+            f"xnli/test/{lang}.jsonl"
+            for lang in (
+                "ar",
+                "bg",
+                "de",
+                "el",
+                "en",
+                "es",
+                "fr",
+                "hi",
+                "ru",
+                "sw",
+                "th",
+                "tr",
+                "ur",
+                "vi",
+                "zh",
+            )
+        ]
+        + [f"pawsx/dev/{lang}.jsonl" for lang in ("en", "de", "es", "fr", "zh")]
+    ):
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((shared_data / relative).read_bytes())
+    return copy
+
+
+def bad_inputs(data_copy: Path, tmp_path: Path):
+    """(arguments, environment changes, exit code, message fragment)."""
+    empty_folder = tmp_path / "not-a-model"
+    empty_folder.mkdir()
+    missing = data_copy.parent / "missing-file"
+    (missing / "xnli" / "test").mkdir(parents=True)
+    corrupt = data_copy.parent / "corrupt"
+    for path in data_copy.rglob("*.jsonl"):
+        target = corrupt / path.relative_to(data_copy)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    lines = (corrupt / "xnli/test/de.jsonl").read_text().splitlines()
+    lines[6] = '{"premise": "broken'
+    (corrupt / "xnli/test/de.jsonl").write_text("\n".join(lines) + "\n")
+    smoke = ("run", "--preset", "smoke")
+    return [
+        (("run", "--method", "bert"), {}, 2, "'bert' is not one of"),
+        (("run", "--shots", "0"), {}, 2, "shots must be at least 1"),
+        (("run", "--shots", "1.5"), {}, 2, "Invalid value for '--shots'"),
+        (
+            ("predict", "x", "--premise", "a", "--hypothesis", "b", "--lang", "english!"),
+            {},
+            2,
+            "unknown language code",
+        ),
+        (("run", "--alpha", "2"), {}, 2, "alpha must be"),
+        (("run", "--prompt-length", "0"), {}, 2, "prompt_length must be at least 1"),
+        (("run", "--translator", "mlp-2"), {}, 2, "'mlp-2' is not one of"),
+        (("run", "--position", "top"), {}, 2, "'top' is not one of"),
+        (("grid", "--seeds", "1-x", "--dry-run"), {}, 2, "expected integers or ranges"),
+        (("grid", "--seeds", "3-1", "--dry-run"), {}, 2, "expected integers or ranges"),
+        (("run", "--model", str(empty_folder)), {}, 2, "is not a model folder"),
+        (("run", "--model", "not a hub id!"), {}, 2, "neither a local folder nor a hub id"),
+        (smoke, {"MPT_DATA_DIR": str(tmp_path / "nowhere")}, 3, "is not a folder"),
+        (smoke, {"MPT_DATA_DIR": str(missing)}, 3, "missing data file"),
+        (smoke, {"MPT_DATA_DIR": str(corrupt)}, 2, "de.jsonl:7: not valid JSON"),
+        (
+            (*smoke, "--aux", f"file:{tmp_path / 'no-pairs.jsonl'}"),
+            {},
+            3,
+            "no-pairs.jsonl does not exist",
+        ),
+        (("results", "show", "../../etc/passwd"), {}, 2, "not a run id"),
+        (("results", "table", "--where", "colour=red"), {}, 2, "unknown option colour"),
+        (("results", "table", "--format", "xls"), {}, 2, "unknown format 'xls'"),
+    ]
+
+
+def test_bad_input_is_one_line_with_the_contracts_exit_code(
+    capsys, monkeypatch, tmp_path, data_copy
+):
+    mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")  # a store to protect
+    home = Path(os.environ["MPT_HOME"])
+    before = store_digest(home)
+    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path):
+        with monkeypatch.context() as patch:
+            for key, value in environment.items():
+                patch.setenv(key, value)
+            actual, _, err = mpt(capsys, *args)
+        assert actual == code, (args, err)
+        assert fragment in err, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, args
+        assert store_digest(home) == before, args
+
+
+def test_foreign_and_corrupt_folders_are_skipped_by_results(capsys):
+    mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")
+    (runs_dir() / "holiday-photos").mkdir()
+    broken = runs_dir() / "mpt-k4-s3-0123456789"
+    broken.mkdir()
+    (broken / "config.json").write_bytes(b"\xff\xfe not json")
+    code, out, err = mpt(capsys, "results", "list", "--format", "csv")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 2  # header and the one real run
+    assert err.count("warning") == 2 and "mpt-k4-s3-0123456789" in err
+
+
+def test_non_finite_loss_stops_the_run_as_diverged(capsys, monkeypatch):
+    original = SoftPromptMethod.loss
+
+    def diverging(self, step):
+        losses = original(self, step)
+        losses.total = losses.total * float("nan")
+        return losses
+
+    monkeypatch.setattr(SoftPromptMethod, "loss", diverging)
+    code, _, err = mpt(capsys, "run", "--preset", "smoke")
+    assert code == 1 and "loss became nan" in err and "--lr" in err
+    (folder,) = runs_dir().iterdir()
+    assert not (folder / "result.json").exists()
+    assert read_run(folder).status == "diverged"
+
+
+def test_out_of_memory_names_the_batch_size_options(capsys, monkeypatch):
+    def out_of_memory(self, step):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(SoftPromptMethod, "loss", out_of_memory)
+    code, _, err = mpt(capsys, "run", "--preset", "smoke", "--json")  # stderr: the error alone
+    assert code == 1 and "out of memory" in err
+    assert "--batch-size" in err and "--eval-batch-size" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_full_disk_keeps_what_was_written(tmp_path, monkeypatch):
+    path = tmp_path / "result.json"
+    path.write_text('{"old": true}')
+
+    def no_space(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(StoreWriteFailed, match="the disk is full"):
+        write_atomic(path, '{"new": true}')
+    assert path.read_text() == '{"old": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary file left
+
+
+def test_full_disk_during_a_run_is_one_line_and_no_result(capsys, monkeypatch):
+    from mpt_engine import store
+
+    def no_space(self, result, predictions):
+        raise store._write_error(self.folder / "result.json", OSError(errno.ENOSPC, "full"))
+
+    monkeypatch.setattr(store.RunFolder, "finish", no_space)
+    code, _, err = mpt(capsys, "run", "--preset", "smoke", "--epochs", "1")
+    assert code == 1 and "the disk is full" in err
+    (folder,) = runs_dir().iterdir()
+    assert not (folder / "result.json").exists()
+    assert read_run(folder).status == "failed"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_exits_130_and_leaves_the_run_incomplete(stop):
+    process = spawn("run", "--preset", "smoke", "--epochs", "300", "--json")
+    for line in process.stdout:
+        if json.loads(line)["event"] == "train_step":
+            process.send_signal(stop)
+            break
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    (folder,) = runs_dir().iterdir()
+    assert not (folder / "result.json").exists()
+    assert read_run(folder).status == "interrupted"
+
+
+def test_a_finished_run_is_never_reopened(capsys):
+    events = mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")
+    store = RunStore()
+    with pytest.raises(RunFailed, match="never overwritten"):
+        store.begin(events[-1]["run_id"], {}, {})
+
+
+def test_a_claimed_run_is_left_to_its_owner(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    (config,) = expand("smoke", {"method": ["sp"], "seed": [1], "epochs": [1]}, environ={})
+    with store.claim(config.run_id) as mine:
+        assert mine and store.status(config.run_id) == "running"
+        updates = list(run_grid([config], store))
+        with store.claim(config.run_id) as theirs:
+            assert not theirs
+    assert [event.kind for _, event in updates] == ["run_skipped"]
+    assert store.status(config.run_id) == "new"
+
+
+FIELDS = [name for name in RunConfig.__dataclass_fields__]
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 600),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["mpt", "sp", "linear-2", "suffix", "pawsx", "file:x", "hub", "bf16", "tiny"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=6))
+def test_config_validation_accepts_or_names_the_problem(values):
+    try:
+        config = RunConfig(**values)
+    except InvalidInput as error:
+        assert str(error)
+        return
+    resolved = config.resolved()
+    assert RunConfig.from_dict(resolved.to_dict()).run_id == config.run_id
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from(["config.json", "record.json", "result.json", "events.jsonl"]),
+    st.binary(max_size=200),
+)
+def test_store_reading_survives_arbitrary_bytes(tmp_path, name, content):
+    store = RunStore(tmp_path / "runs")
+    folder = store.folder("mpt-k4-s1-0123456789")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"method": "mpt", "shots": 4, "seed": 1}))
+    (folder / "record.json").write_text("{}")
+    (folder / "events.jsonl").write_text("")
+    (folder / "result.json").unlink(missing_ok=True)
+    (folder / name).write_bytes(content)
+    try:
+        run = read_run(folder)
+        assert run.status in (
+            "finished",
+            "incomplete",
+            "failed",
+            "diverged",
+            "interrupted",
+            "running",
+        )
+        run.events()
+    except MptError as error:
+        assert isinstance(error, InvalidInput)
+    runs, warnings = load_runs(store)
+    assert len(runs) + len(warnings) == 1
