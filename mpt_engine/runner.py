@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from mpt_engine import checkpoint
 from mpt_engine import record as records
@@ -20,9 +21,11 @@ def execute(
     device: str = "auto",
     save_checkpoint: bool = False,
     compile: bool = False,
+    annotations: Mapping[str, Any] | None = None,
 ) -> Iterator[Event]:
     """Train and test one run, writing config, record, events and result as they happen
-    (and, with `save_checkpoint`, the best state before the result).
+    (and, with `save_checkpoint`, the best state before the result). `annotations` (such as a
+    Slurm job id) go into the run's record.
 
     Data and model are loaded first, so bad input or a source that cannot be reached leaves
     nothing behind; then the run is claimed (RunClaimed when another process trains it or it
@@ -38,13 +41,16 @@ def execute(
             raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
         if store.result(config.run_id) is not None:
             raise RunClaimed(f"run {config.run_id} finished meanwhile")
-        yield from _train(trainer, store, save_checkpoint)
+        yield from _train(trainer, store, save_checkpoint, annotations or {})
 
 
-def _train(trainer: Trainer, store: RunStore, save_checkpoint: bool) -> Iterator[Event]:
+def _train(
+    trainer: Trainer, store: RunStore, save_checkpoint: bool, annotations: Mapping[str, Any]
+) -> Iterator[Event]:
     config = trainer.config
     record = records.collect()
     record.update(
+        annotations,
         device=records.device_name(trainer.device),
         precision=trainer.precision.value,
         compiled=trainer.compile,

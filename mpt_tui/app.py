@@ -14,7 +14,7 @@ from textual.screen import Screen
 from mpt_engine.config import RunConfig
 from mpt_engine.store import RunStore
 from mpt_tui.live import LiveRun
-from mpt_tui.messages import QueueFinished, RunUpdate
+from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
 from mpt_tui.screens.help import HelpScreen
 from mpt_tui.screens.launcher import LauncherScreen
 from mpt_tui.screens.live import LiveScreen
@@ -41,6 +41,7 @@ class MptApp(App):
         super().__init__()
         self.runs: dict[str, LiveRun] = {}
         self.pool = None
+        self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -83,12 +84,68 @@ class MptApp(App):
         done = sum(run.status == "finished" for run in self.runs.values())
         self.notify(f"queue done: {done} of {len(self.runs)} runs finished")
 
+    def submit(self, configs: Sequence[RunConfig], options) -> None:
+        """Submit the runs as a Slurm job array and follow them from the shared store."""
+        self.submit_to_slurm(list(configs), options)
+        self.switch_mode("live")
+
+    @work(thread=True, group="slurm", exit_on_error=False)
+    def submit_to_slurm(self, configs: list[RunConfig], options) -> None:
+        from mpt_engine.errors import MptError
+        from mpt_engine.slurm import submit
+
+        try:
+            records = submit(configs, RunStore(), options)
+        except MptError as problem:
+            self.call_from_thread(self.notify, str(problem), severity="error")
+            return
+        submitted = {record["run_id"] for record in records}
+        self.call_from_thread(self._follow_slurm, [c for c in configs if c.run_id in submitted])
+
+    def _follow_slurm(self, configs: list[RunConfig]) -> None:
+        if not configs:
+            self.notify("nothing to submit: every run is finished, queued or running")
+            return
+        for config in configs:
+            self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict(), status="pending")
+        first = not self.slurm_configs
+        self.slurm_configs += configs
+        self.notify(f"submitted {len(configs)} runs to Slurm")
+        if first:
+            self.set_interval(2.0, self.poll_slurm)
+
+    @work(thread=True, exclusive=True, group="slurm-poll", exit_on_error=False)
+    def poll_slurm(self) -> None:
+        """The Slurm runs' states (scheduler and store) and their progress from events.jsonl."""
+        from mpt_engine.results import read_events
+        from mpt_engine.slurm import grid_status
+
+        store = RunStore()
+        updated = {}
+        for config, status, _ in grid_status(self.slurm_configs, store):
+            events = read_events(store.folder(config.run_id) / "events.jsonl")
+            run = LiveRun.from_events(config.run_id, config.to_dict(), events, "incomplete")
+            run.status = status
+            updated[config.run_id] = run
+        self.post_message(SlurmUpdate(updated))
+
+    def on_slurm_update(self, message: SlurmUpdate) -> None:
+        self.runs.update(message.runs)
+
     def cancel_runs(self) -> bool:
-        """Stop the running children and drop the queued runs; False if nothing runs."""
+        """Stop the running children and drop the queued runs, and cancel this app's Slurm tasks
+        still queued or running; False if nothing runs."""
         pool = self.pool
-        if pool is None:
+        active = [r for r in self.runs.values() if r.status in ("pending", "running", "testing")]
+        slurm = [c for c in self.slurm_configs if c.run_id in {r.run_id for r in active}]
+        if pool is None and not slurm:
             return False
-        self.run_worker(pool.cancel, thread=True, group="cancel")
+        if pool is not None:
+            self.run_worker(pool.cancel, thread=True, group="cancel")
+        if slurm:
+            from mpt_engine.slurm import cancel
+
+            self.run_worker(lambda: cancel(slurm, RunStore()), thread=True, group="cancel")
         return True
 
     async def action_quit(self) -> None:

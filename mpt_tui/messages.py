@@ -18,3 +18,11 @@ class RunUpdate(Message):
 
 class QueueFinished(Message):
     """Every queued run has ended (finished, failed or cancelled)."""
+
+
+class SlurmUpdate(Message):
+    """The state of the runs this app submitted to Slurm, read from the queue and the store."""
+
+    def __init__(self, runs: dict) -> None:
+        super().__init__()
+        self.runs = runs

@@ -203,3 +203,40 @@ async def test_help_screen_and_modes():
         assert isinstance(app.screen, LiveScreen)
         await pilot.press("f2")
         assert app.current_mode == "launch"
+
+
+async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
+    import subprocess
+
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_smoke_form(pilot, app, epochs="5000")
+        app.screen.query_one("#field-seed", Input).value = "1-2"
+        app.screen.query_one("#executor", Select).value = "slurm"
+        await pilot.pause()
+        gpus = app.screen.query_one("#gpus", Input)
+        gpus.value = "x"
+        await pilot.pause()
+        assert gpus.has_class("invalid")  # a count of GPUs per run, not a list
+        gpus.value = "0"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(app.runs) == 2, timeout=30)
+        await wait_for(
+            pilot, lambda: any(r.status == "running" for r in app.runs.values()), timeout=60
+        )
+        await wait_for(pilot, lambda: any(r.steps for r in app.runs.values()), timeout=60)
+        assert isinstance(app.screen, LiveScreen)
+        await pilot.press("c")
+        await wait_for(
+            pilot,
+            lambda: (
+                not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
+            ),
+            timeout=60,
+        )
+        await wait_for(
+            pilot, lambda: all(r.status not in ("pending", "running") for r in app.runs.values())
+        )
+        assert not list(RunStore().root.glob("*/result.json"))

@@ -11,6 +11,7 @@ from mpt_engine.config import field_help
 
 ABLATION = "Ablations (MPT)"
 TRAINING = "Training"
+SLURM = "Slurm (--executor slurm)"
 
 
 def config_option(name: str, *flags: str, panel: str | None = None, prefix: str = ""):

@@ -12,6 +12,7 @@ from mpt_engine.config import GRID_NAMES
 from mpt_engine.errors import ExitCode, InvalidInput
 from mpt_tui.commands.common import (
     ABLATION,
+    SLURM,
     TRAINING,
     config_option,
     error_console,
@@ -76,6 +77,47 @@ def grid(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list the runs and which are finished; train nothing")
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine) or slurm (a job array via submitit)", rich_help_panel=SLURM
+        ),
+    ] = "local",
+    partition: Annotated[
+        str | None, typer.Option(help="Slurm partition", rich_help_panel=SLURM)
+    ] = None,
+    gpus_per_run: Annotated[
+        int, typer.Option(help="GPUs per array task", rich_help_panel=SLURM)
+    ] = 1,
+    time: Annotated[int, typer.Option(help="minutes per array task", rich_help_panel=SLURM)] = 240,
+    max_parallel: Annotated[
+        int, typer.Option(help="array tasks running at once", rich_help_panel=SLURM)
+    ] = 16,
+    slurm_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="extra sbatch option KEY=VALUE (repeatable), e.g. account=abc",
+            rich_help_panel=SLURM,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="with slurm: wait until no task is pending or running",
+            rich_help_panel=SLURM,
+        ),
+    ] = False,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status", help="per run: finished, pending, running, failed, ... (store and Slurm)"
+        ),
+    ] = False,
+    cancel: Annotated[
+        bool,
+        typer.Option("--cancel", help="cancel this grid's Slurm tasks still queued or running"),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="NDJSON on stdout: each event with its run_id")
     ] = False,
@@ -111,8 +153,34 @@ def grid(
     if not all(slot.isdigit() for slot in slots):
         raise InvalidInput(f"--gpus {gpus!r}: expected GPU indices like 0,1,2")
     store = RunStore()
+    if status:
+        _status(configs, store, as_json)
+        return
+    if cancel:
+        from mpt_engine.slurm import cancel as cancel_jobs
+
+        cancelled = cancel_jobs(configs, store)
+        error_console().print(
+            f"cancelled {len(cancelled)} Slurm task(s): {' '.join(cancelled)}", highlight=False
+        )
+        return
     if dry_run:
         _dry_run(configs, store, as_json)
+        return
+    if executor not in ("local", "slurm"):
+        raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
+    if executor == "slurm":
+        _submit(
+            configs,
+            store,
+            partition,
+            gpus_per_run,
+            time,
+            max_parallel,
+            slurm_option or [],
+            wait,
+            as_json,
+        )
         return
 
     from mpt_engine.launch import pending_runs, run_grid
@@ -175,3 +243,71 @@ def _dry_run(configs, store, as_json: bool) -> None:
         f"{len(configs)} runs: {finished} finished, {len(configs) - finished} to run",
         highlight=False,
     )
+
+
+def _status(configs, store, as_json: bool) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from mpt_engine.slurm import grid_status
+
+    rows = grid_status(configs, store)
+    if as_json:
+        for config, state, job in rows:
+            print_json({"run_id": config.run_id, "status": state, "slurm_job": job or None})
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("run", no_wrap=True)
+    table.add_column("status")
+    table.add_column("slurm job")
+    for config, state, job in rows:
+        table.add_row(config.run_id, state, job)
+    output_console().print(table)
+    counts: dict[str, int] = {}
+    for _, state, _ in rows:
+        counts[state] = counts.get(state, 0) + 1
+    summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+    error_console().print(f"{len(rows)} runs: {summary}", highlight=False)
+
+
+def _submit(
+    configs, store, partition, gpus_per_run, minutes, max_parallel, options, wait, as_json
+) -> None:
+    import time as clock
+
+    from mpt_engine.slurm import SlurmOptions, grid_status, submit
+
+    extra = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--slurm-option {option!r}: expected KEY=VALUE")
+        extra[key] = value
+    if gpus_per_run < 0 or minutes < 1 or max_parallel < 1:
+        raise InvalidInput("--gpus-per-run must be >= 0, --time and --max-parallel >= 1")
+    submitted = submit(
+        configs, store, SlurmOptions(partition, gpus_per_run, minutes, max_parallel, extra)
+    )
+    if as_json:
+        for record in submitted:
+            print_json(record)
+    message = (
+        f"submitted {len(submitted)} of {len(configs)} runs as Slurm array "
+        f"{submitted[0]['job_id'].split('_')[0]} (at most {max_parallel} at a time)"
+        if submitted
+        else f"nothing to submit: all {len(configs)} runs are finished, queued or running"
+    )
+    error_console().print(message, highlight=False)
+    if not wait:
+        return
+    while True:
+        states = [state for _, state, _ in grid_status(configs, store)]
+        if not any(state in ("pending", "running") for state in states):
+            break
+        clock.sleep(2)
+    unfinished = len(states) - states.count("finished")
+    if unfinished:
+        error_console().print(
+            f"{unfinished} runs did not finish; submit the same grid again to retry them"
+        )
+        sys.exit(ExitCode.RUN_FAILED)

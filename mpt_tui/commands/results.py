@@ -83,6 +83,7 @@ def show(
     """One run: config, record, per-language accuracies, loss history."""
     from mpt_engine.figures import loss_figure
     from mpt_engine.results import find_run
+    from mpt_engine.slurm import submissions
     from mpt_engine.store import RunStore
 
     stored = find_run(RunStore(), run)
@@ -97,6 +98,7 @@ def show(
                 "config": stored.config,
                 "record": stored.record,
                 "result": stored.result,
+                "slurm": submissions().get(stored.run_id),
                 "history": history,
             }
         )
@@ -109,6 +111,8 @@ def show(
     console = output_console()
     console.print(f"[bold]{stored.run_id}[/]  {stored.status}  {stored.folder}", highlight=False)
     settings = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
+    settings.add_column(no_wrap=True)
+    settings.add_column(overflow="fold")  # long paths wrap whole, never cut
     for key, value in stored.config.items():
         if value is not None:
             settings.add_row(key, str(value))
@@ -123,6 +127,10 @@ def show(
         settings.add_row(
             "git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"
         )
+    submitted = submissions().get(stored.run_id)
+    if submitted:
+        settings.add_row("slurm job", submitted["job_id"])
+        settings.add_row("slurm logs", f"{submitted['stdout']}\n{submitted['stderr']}")
     console.print(settings)
     if stored.result:
         console.print(result_table(stored.result, console.width))

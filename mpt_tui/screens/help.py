@@ -14,7 +14,8 @@ HELP = """\
 preset (`table1` is the paper's 180 runs). Empty fields show, greyed, what they will be. Lists
 are comma-separated; integers take ranges (`1-5`). Bad values are flagged under their field.
 `ctrl+r` launches: each run trains in its own child process, so a crash never takes the app
-down. Finished runs are never trained again.
+down, or, with the executor set to Slurm, the runs go to the cluster as one job array
+(GPUs per run and partition beside it). Finished runs are never trained again.
 
 **F3 (or 2) Runs** — the queue, and for the highlighted run its progress, loss curves (total, CE,
 KL), dev accuracy and, after testing, the 15-language grid (red: chance, green: best).

@@ -74,10 +74,19 @@ class LauncherScreen(Screen):
                     yield Label("", id="error-shots-custom", classes="field-error")
             yield from self._text_rows(TEXT_FIELDS[2:])
             with Horizontal(classes="form-row"):
-                yield Label("GPUs", classes="field-label")
-                yield Input(
-                    id="gpus", placeholder="e.g. 0,1 (empty: one run at a time)", compact=True
+                yield Label("executor", classes="field-label")
+                yield Select(
+                    [("this machine", "local"), ("Slurm job array", "slurm")],
+                    value="local",
+                    allow_blank=False,
+                    id="executor",
+                    compact=True,
                 )
+                yield Label("partition", classes="field-label")
+                yield Input(id="partition", placeholder="Slurm default", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("GPUs", classes="field-label", id="gpus-label")
+                yield Input(id="gpus", compact=True)
             yield Label("", id="error-gpus", classes="field-error")
         with Horizontal(id="launch-bar"):
             yield Static("", id="plan")
@@ -114,6 +123,8 @@ class LauncherScreen(Screen):
         }
         values["shots-custom"] = self.query_one("#shots-custom", Input).value
         values["gpus"] = self.query_one("#gpus", Input).value
+        values["partition"] = self.query_one("#partition", Input).value
+        values["executor"] = str(self.query_one("#executor", Select).value)
         values["methods"] = ",".join(self.query_one("#methods", SelectionList).selected)
         values["shots"] = ",".join(map(str, self.query_one("#shots", SelectionList).selected))
         values["preset"] = self._preset() or ""
@@ -139,23 +150,49 @@ class LauncherScreen(Screen):
             lists["data"] = [self._data()]
         return lists
 
+    def on_slurm(self) -> bool:
+        return self.query_one("#executor", Select).value == "slurm"
+
     def gpu_slots(self) -> list[str]:
+        """Local: the GPU indices to run on in parallel (none: one run at a time)."""
         text = self.query_one("#gpus", Input).value.strip()
         slots = [slot.strip() for slot in text.split(",")] if text else []
         if not all(slot.isdigit() for slot in slots):
             raise MptError("GPUs: expected indices like 0,1")
         return slots
 
+    def slurm_options(self):
+        """Slurm: the partition and the GPUs of each array task (default 1)."""
+        from mpt_engine.slurm import SlurmOptions
+
+        text = self.query_one("#gpus", Input).value.strip() or "1"
+        if not text.isdigit():
+            raise MptError("GPUs per run: expected a number such as 1 (0 on a CPU cluster)")
+        partition = self.query_one("#partition", Input).value.strip() or None
+        return SlurmOptions(partition=partition, gpus_per_run=int(text))
+
+    def _executor_changed(self) -> None:
+        slurm = self.on_slurm()
+        self.query_one("#gpus-label", Label).update("GPUs per run" if slurm else "GPUs")
+        self.query_one("#gpus", Input).placeholder = (
+            "per array task, e.g. 1 (0 on a CPU cluster)"
+            if slurm
+            else "e.g. 0,1 (empty: one run at a time)"
+        )
+        self._check_field(self.query_one("#gpus", Input))
+
     # -- validation --------------------------------------------------------------------------
 
     @on(Input.Changed)
     def _field_changed(self, event: Input.Changed) -> None:
-        self._check_field(event.input)
+        if event.input.id != "partition":  # any partition name may exist on a cluster
+            self._check_field(event.input)
         self.refresh_plan()
 
     @on(SelectionList.SelectedChanged)
     @on(Select.Changed)
     def _choice_changed(self) -> None:
+        self._executor_changed()
         self._update_placeholders()
         self.refresh_plan()
 
@@ -168,7 +205,7 @@ class LauncherScreen(Screen):
         if text:
             try:
                 if name == "gpus":
-                    self.gpu_slots()
+                    self.slurm_options() if self.on_slurm() else self.gpu_slots()
                 else:
                     field = "shots" if name == "shots-custom" else name
                     for value in parse_values(field, text):
@@ -191,7 +228,7 @@ class LauncherScreen(Screen):
         button = self.query_one("#launch", Button)
         try:
             configs = self.plan()
-            self.gpu_slots()
+            self.slurm_options() if self.on_slurm() else self.gpu_slots()
         except (MptError, ValueError) as problem:
             plan.update(Text.assemble(("✗ ", "bold red"), str(problem)))
             button.disabled = True
@@ -226,7 +263,7 @@ class LauncherScreen(Screen):
 
     def _restore(self, values: dict[str, str]) -> None:
         for key, text in values.items():
-            if key.startswith("field-") or key in ("shots-custom", "gpus"):
+            if key.startswith("field-") or key in ("shots-custom", "gpus", "partition"):
                 found = self.query(f"#{key}")
                 if found:
                     found.first(Input).value = text
@@ -238,7 +275,11 @@ class LauncherScreen(Screen):
                     selection.select(item)
                 except (KeyError, ValueError):
                     continue
-        for key, choices in (("preset", PRESET_CHOICES), ("data", DATA_CHOICES)):
+        for key, choices in (
+            ("preset", PRESET_CHOICES),
+            ("data", DATA_CHOICES),
+            ("executor", ("local", "slurm")),
+        ):
             if values.get(key) in choices:
                 self.query_one(f"#{key}", Select).value = values[key]
 
@@ -248,12 +289,16 @@ class LauncherScreen(Screen):
     def action_launch(self) -> None:
         try:
             configs = self.plan()
-            slots = self.gpu_slots()
+            slurm = self.slurm_options() if self.on_slurm() else None
+            slots = [] if slurm else self.gpu_slots()
         except (MptError, ValueError) as problem:
             self.notify(str(problem), severity="error")
             return
         state.save(self.form_values())
-        self.app.launch(configs, slots)
+        if slurm:
+            self.app.submit(configs, slurm)
+        else:
+            self.app.launch(configs, slots)
 
     def action_reset(self) -> None:
         for widget in self.query(Input):
@@ -261,7 +306,8 @@ class LauncherScreen(Screen):
         for selection in self.query(SelectionList):
             selection.deselect_all()
         for select in self.query(Select):
-            select.clear()
+            if select.id != "executor":
+                select.clear()
 
 
 def _duration(seconds: float) -> str:

@@ -16,6 +16,8 @@ from mpt_tui.widgets.loss_plot import LossPlot
 
 STATUS_STYLES = {
     "queued": "dim",
+    "pending": "dim",
+    "incomplete": "yellow",
     "running": "bold cyan",
     "testing": "bold cyan",
     "finished": "green",

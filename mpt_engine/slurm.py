@@ -1,0 +1,175 @@
+"""A grid's missing runs as one Slurm job array, through submitit (the optional extra mpt[slurm]).
+
+Each array task trains one run into the shared run store ($MPT_HOME on a filesystem every node
+sees). What was submitted is appended to $MPT_HOME/slurm/submissions.jsonl, so that the status of
+a grid (the store and the scheduler's queue together), its cancellation and the task logs can be
+found later, from any command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.paths import home
+from mpt_engine.record import now
+from mpt_engine.store import RunStore
+
+QUEUED = {"PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending"}
+ACTIVE = {"RUNNING": "running", "COMPLETING": "running", "SUSPENDED": "running"}
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    gpus_per_run: int = 1
+    minutes: int = 240  # the time limit of each array task
+    max_parallel: int = 16  # the array's concurrency cap
+    extra: Mapping[str, str] = field(default_factory=dict)  # --slurm-option KEY=VALUE
+
+
+def submissions_path():
+    return home() / "slurm" / "submissions.jsonl"
+
+
+def submissions() -> dict[str, dict[str, Any]]:
+    """The latest submission of every run: its job id and task logs."""
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        lines = submissions_path().read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return latest
+    for line in lines:
+        try:
+            record = json.loads(line)
+            latest[record["run_id"]] = record
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a torn line from an interrupted submission
+    return latest
+
+
+def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """Scheduler state (pending or running) of the given array tasks still in the queue."""
+    if not job_ids:
+        return {}
+    completed = subprocess.run(
+        ["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60
+    )
+    if completed.returncode != 0:
+        raise SourceUnavailable(
+            f"squeue failed: {completed.stderr.strip() or completed.returncode}"
+        )
+    wanted, states = set(job_ids), {}
+    for line in completed.stdout.splitlines():
+        job_id, _, state = line.strip().partition(" ")
+        if job_id in wanted:
+            states[job_id] = QUEUED.get(state) or ACTIVE.get(state) or state.lower()
+    return states
+
+
+def grid_status(configs: Sequence[RunConfig], store: RunStore) -> list[tuple[RunConfig, str, str]]:
+    """(config, status, job id) per run: finished, pending, running, failed, diverged,
+    interrupted, incomplete (a job that ended without a result: failed or pre-empted) or new."""
+    from mpt_engine.results import read_run
+
+    submitted = submissions()
+    jobs = [submitted[c.run_id]["job_id"] for c in configs if c.run_id in submitted]
+    states = queue_states(jobs) if jobs and shutil.which("squeue") else {}
+    rows = []
+    for config in configs:
+        job = submitted.get(config.run_id, {}).get("job_id", "")
+        status = store.status(config.run_id)
+        if status not in ("finished", "running") and job in states:
+            status = states[job]
+        elif status == "incomplete":
+            status = read_run(store.folder(config.run_id)).status
+        rows.append((config, status, job))
+    return rows
+
+
+def submit(
+    configs: Sequence[RunConfig], store: RunStore, options: SlurmOptions
+) -> list[dict[str, Any]]:
+    """Submit the runs that are neither finished nor queued nor running, as one job array."""
+    if shutil.which("sbatch") is None:
+        raise SourceUnavailable("no Slurm here: sbatch is not on the PATH; use --executor local")
+    try:
+        import submitit
+    except ImportError:
+        raise SourceUnavailable(
+            "--executor slurm needs submitit: pip install 'mpt[slurm]'"
+        ) from None
+    busy = {"finished", "pending", "running"}
+    todo = [config for config, status, _ in grid_status(configs, store) if status not in busy]
+    if not todo:
+        return []
+    folder = home() / "slurm" / "jobs"
+    executor = submitit.SlurmExecutor(folder=folder / "%j")
+    parameters: dict[str, Any] = dict(
+        job_name="mpt",
+        time=options.minutes,
+        array_parallelism=options.max_parallel,
+        additional_parameters={
+            key.replace("-", "_"): value for key, value in options.extra.items()
+        },
+    )
+    if options.partition:
+        parameters["partition"] = options.partition
+    if options.gpus_per_run:
+        parameters["gpus_per_node"] = options.gpus_per_run
+    try:
+        executor.update_parameters(**parameters)
+    except ValueError as error:
+        raise InvalidInput(f"Slurm options: {error}") from None
+    jobs = executor.map_array(run_task, [config.to_json() for config in todo])
+    records = [
+        {
+            "run_id": config.run_id,
+            "job_id": job.job_id,
+            "stdout": str(job.paths.stdout),
+            "stderr": str(job.paths.stderr),
+            "submitted_at": now(),
+        }
+        for config, job in zip(todo, jobs, strict=True)
+    ]
+    path = submissions_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as file:
+        file.write("".join(json.dumps(record) + "\n" for record in records))
+    return records
+
+
+def cancel(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
+    """scancel the array tasks of these runs that are still queued or running."""
+    jobs = [
+        job
+        for _, status, job in grid_status(configs, store)
+        if job and status in ("pending", "running")
+    ]
+    if jobs:
+        completed = subprocess.run(["scancel", *jobs], capture_output=True, text=True, timeout=60)
+        if completed.returncode != 0:
+            raise SourceUnavailable(f"scancel failed: {completed.stderr.strip()}")
+    return jobs
+
+
+def run_task(config_json: str) -> dict[str, Any]:
+    """One array task, on a compute node: train the run into the shared store."""
+    from mpt_engine.runner import execute
+
+    config = RunConfig.from_dict(json.loads(config_json))
+    job = (
+        f"{os.environ.get('SLURM_ARRAY_JOB_ID', '?')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '?')}"
+    )
+    result: dict[str, Any] = {"run_id": config.run_id, "job_id": job}
+    for event in execute(config, annotations={"slurm_job": job}):
+        if event.kind == "result":
+            result["average"] = event.average
+    return result

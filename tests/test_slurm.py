@@ -1,0 +1,72 @@
+"""`mpt grid --executor slurm` against a real single-node Slurm (Debian's slurm-wlm and munge),
+started here on localhost with a minimal configuration and stopped by pid afterwards."""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from tests.helpers import mpt, mpt_json, runs_dir
+
+GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
+SLURM = ("--executor", "slurm", "--gpus-per-run", "0", "--max-parallel", "2", "--time", "10")
+
+
+def test_a_grid_on_slurm_lands_in_the_store_exactly_once(capsys, monkeypatch, tmp_path, slurm):
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "local"))
+    mpt_json(capsys, *GRID, "--json")
+    local_table = mpt_json(capsys, "results", "table", "--format", "json")
+
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "cluster"))
+    code, _, err = mpt(capsys, *GRID, *SLURM, "--wait")
+    assert code == 0, err
+    assert "submitted 4 of 4 runs as Slurm array" in err
+    statuses = mpt_json(capsys, *GRID, "--status", "--json")
+    assert {row["status"] for row in statuses} == {"finished"}
+    assert all(row["slurm_job"] for row in statuses)
+    folders = list(runs_dir().iterdir())
+    assert len(folders) == 4
+    for folder in folders:
+        events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+        assert [e["event"] for e in events].count("run_started") == 1
+        record = json.loads((folder / "record.json").read_text())
+        assert record["slurm_job"].split("_")[0].isdigit()
+    assert mpt_json(capsys, "results", "table", "--format", "json") == local_table
+
+    code, _, err = mpt(capsys, *GRID, *SLURM)
+    assert code == 0 and "nothing to submit" in err  # finished runs are never submitted again
+    shown = mpt(capsys, "results", "show", folders[0].name)[1]
+    assert "slurm job" in shown and "_log.out" in shown
+    slurm = mpt_json(capsys, "results", "show", folders[0].name, "--json")["slurm"]
+    assert Path(slurm["stdout"]).is_file()  # the task's log, reachable from the run
+
+
+def test_cancel_a_submitted_grid(capsys, monkeypatch, tmp_path, slurm):
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "cancelled"))
+    long = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1-3", "--epochs", "5000")
+    code, _, err = mpt(
+        capsys, *long, "--executor", "slurm", "--gpus-per-run", "0", "--max-parallel", "1"
+    )
+    assert code == 0, err
+    deadline = time.monotonic() + 60
+    while True:
+        states = [row["status"] for row in mpt_json(capsys, *long, "--status", "--json")]
+        if "running" in states:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(1)
+    assert states.count("pending") == 2
+    code, _, err = mpt(capsys, *long, "--cancel")
+    assert code == 0 and "cancelled 3 Slurm task(s)" in err
+    deadline = time.monotonic() + 60
+    while True:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+        if not queue.stdout.strip():
+            break
+        assert time.monotonic() < deadline, queue.stdout
+        time.sleep(1)
+    states = [row["status"] for row in mpt_json(capsys, *long, "--status", "--json")]
+    assert "pending" not in states and "running" not in states and "finished" not in states
+    assert not list(runs_dir().glob("*/result.json"))
