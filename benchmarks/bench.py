@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import reference
+from mpt_engine.backbone import train_tokenizer
 from mpt_engine.config import PAPER_SHOTS, RunConfig
 from mpt_engine.data.examples import AlignmentPair, Example, TaskData
 from mpt_engine.data.local import LocalSource
@@ -61,52 +62,18 @@ def data_root() -> Path:
 def bench_tokenizer(source: LocalSource):
     """A 32,000-piece BPE trained on XNLI dev text (cached): realistic lengths, offline. XLM-R's
     own 250k-piece tokenizer gives shorter sequences, so our path is timed pessimistically."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoTokenizer
 
     folder = cache_dir() / "tokenizers" / "bench-bpe-32000"
     if not (folder / "tokenizer.json").exists():
         texts = [
-            t
+            text
             for lang in XNLI_LANGUAGES
-            for e in source.xnli("dev", lang)
-            for t in (e.premise, e.hypothesis)
+            for example in source.xnli("dev", lang)
+            for text in (example.premise, example.hypothesis)
         ]
         texts += ["right wrong maybe yes no . ?"] * 100
-        backend = Tokenizer(models.BPE(unk_token="<unk>"))
-        backend.normalizer = normalizers.NFKC()
-        backend.pre_tokenizer = pre_tokenizers.Metaspace()
-        backend.decoder = decoders.Metaspace()
-        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        backend.train_from_iterator(
-            texts,
-            trainers.BpeTrainer(
-                vocab_size=32000, special_tokens=specials, limit_alphabet=2000, show_progress=False
-            ),
-        )
-        backend.post_processor = processors.TemplateProcessing(
-            single="<s> $A </s>",
-            pair="<s> $A </s> </s> $B </s>",
-            special_tokens=[("<s>", 0), ("</s>", 2)],
-        )
-        PreTrainedTokenizerFast(
-            tokenizer_object=backend,
-            bos_token="<s>",
-            cls_token="<s>",
-            eos_token="</s>",
-            sep_token="</s>",
-            pad_token="<pad>",
-            unk_token="<unk>",
-            mask_token="<mask>",
-        ).save_pretrained(folder)
+        train_tokenizer(texts, 32000, limit_alphabet=2000).save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)
 
 

@@ -99,7 +99,7 @@ def tiny_tokenizer(corpus: Iterable[str]):
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     folder = cache_dir() / "tokenizers" / f"tiny-{TINY_VOCAB}-{digest}"
     if not (folder / "tokenizer.json").exists():
-        _train_tiny_tokenizer(texts).save_pretrained(folder)
+        train_tokenizer(texts, TINY_VOCAB).save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)
 
 
@@ -112,7 +112,8 @@ def _template_words() -> list[str]:
     return [" ".join(words)] * 50 + templates * 50
 
 
-def _train_tiny_tokenizer(texts: list[str]):
+def train_tokenizer(texts: list[str], vocab_size: int, limit_alphabet: int = 1000):
+    """A BPE tokenizer in XLM-R's format (<s> A </s></s> B </s>, sentencepiece-style spaces)."""
     from tokenizers import (
         Tokenizer,
         decoders,
@@ -130,7 +131,10 @@ def _train_tiny_tokenizer(texts: list[str]):
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
-        vocab_size=TINY_VOCAB, special_tokens=specials, limit_alphabet=1000, show_progress=False
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        limit_alphabet=limit_alphabet,
+        show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
