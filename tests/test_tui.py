@@ -90,14 +90,19 @@ async def test_launch_a_smoke_run_and_watch_it():
         await wait_for(pilot, lambda: app.pool is None)
 
 
+async def start_a_long_run(pilot, app):
+    """Launch a smoke run long enough to act on; return it and its child process."""
+    await fill_smoke_form(pilot, app, epochs="200")
+    await pilot.press("ctrl+r")
+    (run,) = app.runs.values()
+    await wait_for(pilot, lambda: len(run.steps) >= 1)
+    return run, app.pool.active[0].process
+
+
 async def test_cancel_stops_the_child_and_leaves_the_run_incomplete():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        await fill_smoke_form(pilot, app, epochs="200")
-        await pilot.press("ctrl+r")
-        (run,) = app.runs.values()
-        await wait_for(pilot, lambda: len(run.steps) >= 1)
-        process = app.pool.active[0].process
+        run, process = await start_a_long_run(pilot, app)
         await pilot.press("c")
         await wait_for(pilot, lambda: app.pool is None, timeout=60)
         assert process.poll() is not None  # the child is gone
@@ -111,11 +116,7 @@ async def test_cancel_stops_the_child_and_leaves_the_run_incomplete():
 async def test_quitting_leaves_no_child_behind():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        await fill_smoke_form(pilot, app, epochs="200")
-        await pilot.press("ctrl+r")
-        (run,) = app.runs.values()
-        await wait_for(pilot, lambda: len(run.steps) >= 1)
-        process = app.pool.active[0].process
+        _, process = await start_a_long_run(pilot, app)
         await pilot.press("q")
     await asyncio.sleep(0)
     assert process.poll() is not None
