@@ -27,30 +27,42 @@ from mpt_engine.events import (
 from mpt_engine.languages import XNLI_LANGUAGES
 
 
-class RunProgress:
-    """Consumes events; shows step progress with ETA, the losses and the dev accuracy on stderr."""
+def progress_bars(description: str, bar_width: int, *extra) -> Progress:
+    """Bars with a description, done/total, elapsed time and ETA, then any extra columns."""
+    return Progress(
+        TextColumn(description),
+        BarColumn(bar_width=bar_width),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        *extra,
+    )
 
-    def __init__(self, console: Console):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<5}"),
-            BarColumn(bar_width=30),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-        )
-        self.losses = Text()
-        self.dev = Text()
-        self.live = Live(Group(self.progress, self.losses, self.dev), console=console)
-        self.result: dict | None = None
-        self.test_task = None
 
-    def __enter__(self) -> RunProgress:
+class LiveDisplay:
+    """A rich Live display, used as a context manager."""
+
+    live: Live
+
+    def __enter__(self):
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
+
+
+class RunProgress(LiveDisplay):
+    """Consumes events; shows step progress with ETA, the losses and the dev accuracy on stderr."""
+
+    def __init__(self, console: Console):
+        self.progress = progress_bars("[bold]{task.description:<5}", 30)
+        self.losses = Text()
+        self.dev = Text()
+        self.live = Live(Group(self.progress, self.losses, self.dev), console=console)
+        self.result: dict | None = None
+        self.test_task = None
 
     def update(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -78,31 +90,18 @@ class RunProgress:
             self.result = event.to_dict()
 
 
-class GridProgress:
+class GridProgress(LiveDisplay):
     """Overall progress of a grid, a bar per active run, and a line per run as it ends."""
 
     def __init__(self, console: Console, total: int):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
+        self.progress = progress_bars(
+            "[bold]{task.description}", 24, TextColumn("{task.fields[status]}")
         )
         self.grid_task = self.progress.add_task("grid", total=total, status="")
         self.live = Live(self.progress, console=console)
         self.active: dict[str, int] = {}
         self.finished = 0
         self.failed: list[str] = []
-
-    def __enter__(self) -> GridProgress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.live.__exit__(*exc)
 
     def update(self, run_id: str, event: Event) -> None:
         if isinstance(event, RunStarted):
