@@ -41,7 +41,8 @@ class StoredRun:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """Events of a run; a torn last line (a writer killed mid-line) is ignored."""
+    """Events of the run's latest attempt (from its last run_started on: the file keeps every
+    attempt of a restarted run); a torn line (a writer killed mid-line) is ignored."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
@@ -54,7 +55,8 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             continue
         if isinstance(event, dict):
             events.append(event)
-    return events
+    starts = [i for i, event in enumerate(events) if event.get("event") == "run_started"]
+    return events[starts[-1] :] if starts else events
 
 
 def read_run(folder: Path) -> StoredRun:

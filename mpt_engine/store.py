@@ -1,6 +1,7 @@
 """The run store: one folder per run under $MPT_HOME/runs/<run_id>/.
 
-config.json and record.json are written before training; events.jsonl grows one line per event;
+config.json and record.json are written before training; events.jsonl grows one line per event
+and is never truncated (a restarted run appends its new attempt after the old ones);
 result.json is written atomically at the end and exists only for a finished run, which is never
 overwritten. A process training a run holds its claim, an exclusive lock on
 $MPT_HOME/locks/<run_id>.lock that the kernel releases when the process dies, so two grids on one
@@ -139,7 +140,7 @@ class RunStore:
         run = RunFolder(folder)
         write_json(folder / "config.json", config)
         run.write_record(record)
-        write_atomic(folder / "events.jsonl", "")
+        run.start_attempt()
         return run
 
 
@@ -149,6 +150,20 @@ class RunFolder:
 
     def write_record(self, record: dict[str, Any]) -> None:
         write_json(self.folder / "record.json", record)
+
+    def start_attempt(self) -> None:
+        """Make sure a new attempt's first event starts a line of its own: an earlier attempt
+        killed mid-write may have left a torn last line."""
+        path = self.folder / "events.jsonl"
+        try:
+            with path.open("a+b") as file:  # appends go to the end whatever the position
+                size = file.seek(0, os.SEEK_END)
+                if size:
+                    file.seek(size - 1)
+                    if file.read(1) != b"\n":
+                        file.write(b"\n")
+        except OSError as error:
+            raise _write_error(path, error) from None
 
     def append_event(self, line: str) -> None:
         """One line per event, appended; a reader ignores a torn last line."""
