@@ -154,7 +154,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, limit_alphabet: int = 100
     )
 
 
-def load_pretrained(loader, name: str, hint: str = hub.OFFLINE_HINT, **kwargs):
+def load_pretrained(loader, name: str, hint: str = hub.MODEL_HINT, **kwargs):
     """Load from a local folder, or from the hub (cache only when the hub is unreachable)."""
     folder = local_model(name)
     if folder is not None:
@@ -163,6 +163,7 @@ def load_pretrained(loader, name: str, hint: str = hub.OFFLINE_HINT, **kwargs):
 
 
 def _guarded(loader, source: str, name: str, hint: str, **kwargs):
+    from safetensors import SafetensorError
     from transformers.utils import logging
 
     # The load report lists the heads we replace on purpose (FT's classifier); keep it quiet.
@@ -176,6 +177,8 @@ def _guarded(loader, source: str, name: str, hint: str, **kwargs):
                 f"model {name} is not in the local Hugging Face cache and the hub is unreachable; "
                 f"{hint}"
             ) from None
+        raise SourceUnavailable(f"cannot load model {name}: {error}") from None
+    except SafetensorError as error:  # a truncated or corrupt weights file
         raise SourceUnavailable(f"cannot load model {name}: {error}") from None
     except (ValueError, KeyError) as error:
         raise InvalidInput(f"--model {name} cannot be loaded: {error}") from None

@@ -256,11 +256,14 @@ def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) ->
 
 
 def local_model(name: str) -> str | None:
-    """The folder a model reference names (None: a hub id); InvalidInput when it is neither."""
+    """The folder a model reference names (None: a hub id). SourceUnavailable when the folder or
+    its config.json is missing, InvalidInput when the name is neither a path nor a hub id."""
     path = os.path.expanduser(name)
     if os.path.exists(path) or name.startswith((".", "/", "~")):
+        if not os.path.isdir(path):
+            raise SourceUnavailable(f"--model {name}: no such folder")
         if not os.path.isfile(os.path.join(path, "config.json")):
-            raise InvalidInput(f"--model {name} is not a model folder (no config.json)")
+            raise SourceUnavailable(f"--model {name} is not a model folder (no config.json)")
         return path
     if not HUB_ID.match(name):
         raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")

@@ -12,7 +12,11 @@ import os
 import socket
 from urllib.parse import urlparse
 
-OFFLINE_HINT = "pass --model PATH for a local model, set MPT_DATA_DIR, or use --preset smoke"
+DATA_HINT = (
+    "set MPT_DATA_DIR to a local data folder and pass --model PATH for a local model, "
+    "or use --preset smoke"
+)
+MODEL_HINT = "pass --model PATH for a local model folder, or --model tiny"
 
 
 @functools.cache

@@ -78,5 +78,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    """One line on stderr (none when the message is empty: help was printed instead)."""
+    message = " ".join(str(message).split())
+    if message:
+        print(f"error: {message}", file=sys.stderr)
     sys.exit(int(code))

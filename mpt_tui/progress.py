@@ -41,9 +41,13 @@ def progress_bars(description: str, bar_width: int, *extra) -> Progress:
 
 
 class LiveDisplay:
-    """A rich Live display, used as a context manager."""
+    """A rich Live display of the non-empty `parts()`, used as a context manager."""
 
-    live: Live
+    def __init__(self, console: Console):
+        self.live = Live(console=console, get_renderable=lambda: Group(*self.parts()))
+
+    def parts(self) -> list:
+        raise NotImplementedError
 
     def __enter__(self):
         self.live.__enter__()
@@ -51,6 +55,8 @@ class LiveDisplay:
 
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
+        if not self.live.console.is_terminal and self.parts():
+            self.live.console.line()  # rich ends its last render with a newline on terminals only
 
 
 class RunProgress(LiveDisplay):
@@ -60,9 +66,13 @@ class RunProgress(LiveDisplay):
         self.progress = progress_bars("[bold]{task.description:<5}", 30)
         self.losses = Text()
         self.dev = Text()
-        self.live = Live(Group(self.progress, self.losses, self.dev), console=console)
         self.result: dict | None = None
         self.test_task = None
+        super().__init__(console)
+
+    def parts(self) -> list:
+        bars = [self.progress] if self.progress.tasks else []
+        return bars + [text for text in (self.losses, self.dev) if text.plain]
 
     def update(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -98,10 +108,13 @@ class GridProgress(LiveDisplay):
             "[bold]{task.description}", 24, TextColumn("{task.fields[status]}")
         )
         self.grid_task = self.progress.add_task("grid", total=total, status="")
-        self.live = Live(self.progress, console=console)
+        super().__init__(console)
         self.active: dict[str, int] = {}
         self.finished = 0
         self.failed: list[str] = []
+
+    def parts(self) -> list:
+        return [self.progress]
 
     def update(self, run_id: str, event: Event) -> None:
         if isinstance(event, RunStarted):

@@ -29,3 +29,46 @@ def mpt_json(capsys, *args):
 
 def runs_dir() -> Path:
     return Path(os.environ["MPT_HOME"], "runs")
+
+
+def bert_style_tokenizer():
+    """A WordPiece tokenizer with BERT's [CLS] A [SEP] B [SEP] layout and segment ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend.train_from_iterator(
+        ["the cat sat . right wrong maybe ?"] * 5,
+        trainers.WordPieceTrainer(special_tokens=specials),
+    )
+    backend.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+
+
+def tiny_bert(folder: Path) -> None:
+    """A tiny random BERT masked LM with its WordPiece tokenizer, saved in `folder`."""
+    from transformers import BertConfig, BertForMaskedLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # "Writing model shards" would land in a test's stderr
+    tokenizer = bert_style_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mpt_engine.languages import XNLI_LANGUAGES
-from tests.helpers import mpt
+from tests.helpers import mpt, tiny_bert
 
 
 def read_json(path):
@@ -92,7 +92,9 @@ def test_human_output_is_a_table(capsys):
         (["--aux", "wiki"], 2, "unknown aux corpus 'wiki'"),
         (["--preset", "fast"], 2, "unknown preset 'fast'"),
         (["--translator", "lstm-1", "--no-translator"], 2, "contradicts"),
-        (["--model", "/nonexistent/model", "--data", "synthetic"], 2, "not a model folder"),
+        (["--model", "/nonexistent/model", "--data", "synthetic"], 3, "no such folder"),
+        (["--device", "tpu"], 2, "unknown device 'tpu'"),
+        (["--device", "cuda:99"], 2, "not available on this machine"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code(capsys, args, code, fragment):
@@ -120,6 +122,12 @@ def test_offline_default_run_says_what_to_do(tmp_path):
         assert remedy in message
 
 
+def test_a_grid_whose_source_is_offline_exits_with_the_sources_code(capsys):
+    code, _, err = mpt(capsys, "grid", "--preset", "smoke", "--methods", "sp", "--data", "hub")
+    assert code == 3, err
+    assert "2 of 2 runs failed" in err and "MPT_DATA_DIR" in err
+
+
 def test_help_lists_the_options(capsys):
     code, out, _ = mpt(capsys, "run", "--help")
     assert code == 0
@@ -130,22 +138,8 @@ def test_help_lists_the_options(capsys):
 @pytest.mark.parametrize("method", ["mpt", "ft"])
 def test_a_bert_style_model_from_a_local_folder(capsys, tmp_path, method):
     """mBERT's layout ([CLS] A [SEP], segment ids, a `cls` MLM head) loads from a folder."""
-    from transformers import BertConfig, BertForMaskedLM
-
-    from tests.test_templates import bert_style_tokenizer
-
-    tokenizer = bert_style_tokenizer()
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     folder = tmp_path / "tiny-bert"
-    BertForMaskedLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    tiny_bert(folder)
     _, result = smoke(capsys, method, "--model", str(folder), "--epochs", "1", "--test-limit", "20")
     assert result["config"]["model"] == str(folder)
     assert len(result["per_language"]) == 15

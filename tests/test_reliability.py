@@ -24,7 +24,7 @@ from mpt_engine.launch import run_grid
 from mpt_engine.methods import SoftPromptMethod
 from mpt_engine.results import load_runs, read_events, read_run
 from mpt_engine.store import RunStore, StoreWriteFailed, write_atomic
-from tests.helpers import mpt, mpt_json, runs_dir
+from tests.helpers import mpt, mpt_json, runs_dir, tiny_bert
 
 GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
 
@@ -133,6 +133,9 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
     """(arguments, environment changes, exit code, message fragment)."""
     empty_folder = tmp_path / "not-a-model"
     empty_folder.mkdir()
+    broken_model = tmp_path / "broken-model"
+    tiny_bert(broken_model)
+    (broken_model / "model.safetensors").write_bytes(b"\0" * 64)  # truncated weights
     missing = data_copy.parent / "missing-file"
     (missing / "xnli" / "test").mkdir(parents=True)
     corrupt = data_copy.parent / "corrupt"
@@ -160,7 +163,8 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
         (("run", "--position", "top"), {}, 2, "'top' is not one of"),
         (("grid", "--seeds", "1-x", "--dry-run"), {}, 2, "expected integers or ranges"),
         (("grid", "--seeds", "3-1", "--dry-run"), {}, 2, "expected integers or ranges"),
-        (("run", "--model", str(empty_folder)), {}, 2, "is not a model folder"),
+        (("run", "--model", str(empty_folder)), {}, 3, "is not a model folder"),
+        ((*smoke, "--model", str(broken_model)), {}, 3, "cannot load model"),
         (("run", "--model", "not a hub id!"), {}, 2, "neither a local folder nor a hub id"),
         (smoke, {"MPT_DATA_DIR": str(tmp_path / "nowhere")}, 3, "is not a folder"),
         (smoke, {"MPT_DATA_DIR": str(missing)}, 3, "missing data file"),
@@ -220,6 +224,12 @@ def test_non_finite_loss_stops_the_run_as_diverged(capsys, monkeypatch):
     (folder,) = runs_dir().iterdir()
     assert not (folder / "result.json").exists()
     assert read_run(folder).status == "diverged"
+    code, out, _ = mpt(capsys, "run", "--preset", "smoke", "--json")  # the same run, again
+    last = json.loads(out.splitlines()[-1])
+    assert code == 1 and last["event"] == "run_failed" and last["status"] == "diverged"
+    assert [e["event"] for e in read_events(folder / "events.jsonl")][0] == "run_started"
+    logged = (folder / "events.jsonl").read_text().count('"run_failed"')
+    assert logged == 2  # both attempts are kept
 
 
 def test_out_of_memory_names_the_batch_size_options(capsys, monkeypatch):
@@ -281,6 +291,21 @@ def test_a_finished_run_is_never_reopened(capsys):
     store = RunStore()
     with pytest.raises(RunFailed, match="never overwritten"):
         store.begin(events[-1]["run_id"], {}, {})
+
+
+def test_a_restarted_run_appends_its_attempt_to_the_old_events(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = RunConfig(method="sp").run_id
+    first = store.begin(run_id, {}, {})
+    first.append_event(json.dumps({"event": "run_started", "attempt": 1}))
+    first.append_event(json.dumps({"event": "run_failed", "status": "interrupted"}))
+    with (first.folder / "events.jsonl").open("a") as file:
+        file.write('{"event": "train_st')  # killed mid-line
+    second = store.begin(run_id, {}, {})
+    second.append_event(json.dumps({"event": "run_started", "attempt": 2}))
+    lines = (second.folder / "events.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and lines[0] == json.dumps({"event": "run_started", "attempt": 1})
+    assert read_events(second.folder / "events.jsonl") == [{"event": "run_started", "attempt": 2}]
 
 
 def test_a_claimed_run_is_left_to_its_owner(tmp_path):

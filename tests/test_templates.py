@@ -16,6 +16,7 @@ from mpt_engine.prompts import (
     label_word_ids,
 )
 from mpt_engine.token_cache import tokenize
+from tests.helpers import bert_style_tokenizer
 
 EXAMPLE = Example("The cat sat on the mat.", "Was it right?", 1)
 
@@ -143,30 +144,6 @@ def test_multi_piece_label_word_uses_its_last_piece(tokenizer):
     assert len(pieces) > 1
     verbalizer = {"entailment": "unbelievably", "neutral": "maybe", "contradiction": "wrong"}
     assert label_word_ids(tokenizer, verbalizer)[0] == pieces[-1]
-
-
-def bert_style_tokenizer():
-    """A WordPiece tokenizer with BERT's [CLS] A [SEP] B [SEP] layout and segment ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    backend.train_from_iterator(
-        ["the cat sat . right wrong maybe ?"] * 5,
-        trainers.WordPieceTrainer(special_tokens=specials),
-    )
-    backend.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
-    )
 
 
 def test_special_tokens_follow_the_tokenizer_bert_layout():

@@ -53,7 +53,7 @@ def _load(dataset: str, config: str, split: str):
     except (ConnectionError, OSError, ValueError) as error:
         reason = "the hub is unreachable and it is not cached" if offline else str(error)
         raise SourceUnavailable(
-            f"cannot load {dataset} ({config}, {split}): {reason}; {hub.OFFLINE_HINT}"
+            f"cannot load {dataset} ({config}, {split}): {reason}; {hub.DATA_HINT}"
         ) from None
 
 
@@ -61,7 +61,7 @@ def _download(url: str, path: Path) -> None:
     if hub.offline() or not hub.reachable("raw.githubusercontent.com"):
         raise SourceUnavailable(
             f"cannot fetch the paper's k-shot split {path.name} from GitHub: offline; "
-            f"{hub.OFFLINE_HINT}"
+            f"{hub.DATA_HINT}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Annotated
 
 import typer
 
 from mpt_engine.config import field_help
+from mpt_engine.errors import InvalidInput
 
 ABLATION = "Ablations (MPT)"
 TRAINING = "Training"
@@ -16,9 +18,28 @@ SLURM = "Slurm (--executor slurm)"
 
 def config_option(name: str, *flags: str, panel: str | None = None, prefix: str = ""):
     """A typer option whose help is the RunConfig field's help and default."""
+    from rich.markup import escape  # "[default: ...]" is not a markup tag
+
     return typer.Option(
-        *flags, help=prefix + field_help(name), rich_help_panel=panel, show_default=False
+        *flags, help=escape(prefix + field_help(name)), rich_help_panel=panel, show_default=False
     )
+
+
+NoTranslator = Annotated[
+    bool,
+    typer.Option(
+        "--no-translator", help="ablation: p^T = p^S (--translator none)", rich_help_panel=ABLATION
+    ),
+]
+
+
+def with_no_translator(no_translator: bool, translator: str | None) -> str | None:
+    """--translator as --no-translator leaves it: "none", or InvalidInput if they disagree."""
+    if not no_translator:
+        return translator
+    if translator not in (None, "none"):
+        raise InvalidInput(f"--no-translator contradicts --translator {translator}")
+    return "none"
 
 
 def error_console():

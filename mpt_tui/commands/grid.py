@@ -14,10 +14,12 @@ from mpt_tui.commands.common import (
     ABLATION,
     SLURM,
     TRAINING,
+    NoTranslator,
     config_option,
     error_console,
     output_console,
     print_json,
+    with_no_translator,
 )
 
 LIST = "comma list: "
@@ -45,6 +47,7 @@ def grid(
     ] = None,
     position: Annotated[str | None, _list("position", "--position", panel=ABLATION)] = None,
     translator: Annotated[str | None, _list("translator", "--translator", panel=ABLATION)] = None,
+    no_translator: NoTranslator = False,
     aux: Annotated[str | None, _list("aux", "--aux", panel=ABLATION)] = None,
     aux_size: Annotated[str | None, _list("aux_size", "--aux-size", panel=ABLATION)] = None,
     epochs: Annotated[str | None, _list("epochs", "--epochs", panel=TRAINING)] = None,
@@ -136,7 +139,7 @@ def grid(
         "alpha": alpha,
         "prompt_length": prompt_length,
         "position": position,
-        "translator": translator,
+        "translator": with_no_translator(no_translator, translator),
         "aux": aux,
         "aux_size": aux_size,
         "epochs": epochs,
@@ -193,22 +196,29 @@ def grid(
     if not todo:
         return
     updates = run_grid(configs, store, device, slots, save_checkpoint, compile_model)
-    failed = 0
-    with contextlib.closing(updates):  # stops children and records interrupted runs
-        if as_json:
-            for run_id, event in updates:
-                failed += event.kind == "run_failed"
-                print_json({"run_id": run_id, **event.to_dict()})
-        else:
-            from mpt_tui.progress import GridProgress
+    codes = []  # the exit codes of the failed runs
+    # closing(updates) stops children and records interrupted runs
+    with contextlib.closing(updates), _display(as_json, todo) as show:
+        for run_id, event in updates:
+            codes += [event.exit_code] if event.kind == "run_failed" else []
+            show(run_id, event)
+    if codes:
+        error_console().print(
+            f"{len(codes)} of {todo} runs failed; run the same command to retry them"
+        )
+        sys.exit(codes[0] if len(set(codes)) == 1 else ExitCode.RUN_FAILED)  # e.g. 3: offline
 
-            with GridProgress(error_console(), todo) as progress:
-                for run_id, event in updates:
-                    progress.update(run_id, event)
-            failed = len(progress.failed)
-    if failed:
-        error_console().print(f"{failed} of {todo} runs failed; run the same command to retry them")
-        sys.exit(ExitCode.RUN_FAILED)
+
+@contextlib.contextmanager
+def _display(as_json: bool, todo: int):
+    """A function showing each (run id, event): NDJSON on stdout, or the progress display."""
+    if as_json:
+        yield lambda run_id, event: print_json({"run_id": run_id, **event.to_dict()})
+        return
+    from mpt_tui.progress import GridProgress
+
+    with GridProgress(error_console(), todo) as progress:
+        yield progress.update
 
 
 def _dry_run(configs, store, as_json: bool) -> None:

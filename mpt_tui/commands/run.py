@@ -16,14 +16,15 @@ from mpt_engine.config import (
     TranslatorKind,
     build_config,
 )
-from mpt_engine.errors import InvalidInput
 from mpt_tui.commands.common import (
     ABLATION,
     TRAINING,
+    NoTranslator,
     config_option,
     error_console,
     output_console,
     print_json,
+    with_no_translator,
 )
 
 PRESET_HELP = "named defaults: smoke (tiny model, offline, seconds), paper, table1, ..."
@@ -47,10 +48,7 @@ def run(
     translator: Annotated[
         TranslatorKind | None, config_option("translator", "--translator", panel=ABLATION)
     ] = None,
-    no_translator: Annotated[
-        bool,
-        typer.Option("--no-translator", help="ablation: p^T = p^S", rich_help_panel=ABLATION),
-    ] = False,
+    no_translator: NoTranslator = False,
     aux: Annotated[str | None, config_option("aux", "--aux", panel=ABLATION)] = None,
     aux_size: Annotated[int | None, config_option("aux_size", "--aux-size", panel=ABLATION)] = None,
     epochs: Annotated[int | None, config_option("epochs", "--epochs", panel=TRAINING)] = None,
@@ -89,8 +87,6 @@ def run(
     ] = False,
 ) -> None:
     """Train and evaluate one run; print the per-language test accuracies."""
-    if no_translator and translator not in (None, TranslatorKind.NONE):
-        raise InvalidInput(f"--no-translator contradicts --translator {translator.value}")
     overrides = dict(
         method=method,
         shots=shots,
@@ -101,7 +97,7 @@ def run(
         alpha=alpha,
         prompt_length=prompt_length,
         position=position,
-        translator=TranslatorKind.NONE if no_translator else translator,
+        translator=with_no_translator(no_translator, translator),
         aux=aux,
         aux_size=aux_size,
         epochs=epochs,
@@ -129,14 +125,18 @@ def run(
         show_result(finished, as_json)
         return
 
-    from mpt_engine.runner import execute
+    from mpt_engine.runner import execute, failure
     from mpt_tui.progress import RunProgress
 
     events = execute(config, store, device, save_checkpoint, compile_model)
     with contextlib.closing(events):  # an interrupted run records itself as interrupted
         if as_json:
-            for event in events:
-                print(event.to_json(), flush=True)
+            try:
+                for event in events:
+                    print(event.to_json(), flush=True)
+            except (Exception, KeyboardInterrupt) as error:
+                print(failure(config.run_id, error).to_json(), flush=True)  # the last event
+                raise
             return
         with RunProgress(error_console()) as progress:
             for event in events:
