@@ -15,7 +15,7 @@ from mpt_engine.config import NON_IDENTITY, Method, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.results import StoredRun
-from mpt_engine.stats import FAMILIES, relative_gain, summarize, t_test
+from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
 from mpt_engine.tables import Cell, ResultTable, Row
 
 AVERAGE = "Avg."
@@ -24,6 +24,11 @@ METHOD_ORDER = [method.value for method in Method]
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "assets" / "paper_results.json"
 P_FORMAT = ".1e"
 STD_NOTE = "mean ± sample standard deviation over seeds; Seeds = finished runs averaged"
+TEST_NAMES = {
+    TTest.WELCH: "Welch's t-test over seeds",
+    TTest.PAIRED: "paired t-test on matched seeds",
+    TTest.COLUMNS: "Student's t-test across the 16 column means (as the paper's Table II)",
+}
 
 # Table II: each row and how its configuration differs from the original MPT.
 TABLE2_ROWS = (
@@ -133,15 +138,16 @@ def compare(
     first: Sequence[StoredRun],
     second: Sequence[StoredRun],
     names: tuple[str, str] = ("A", "B"),
-    paired: bool = False,
+    test: TTest = TTest.WELCH,
 ) -> ResultTable:
     """Two selections, their difference, and a two-tailed t-test over seeds per column."""
+    if test is TTest.COLUMNS:
+        raise InvalidInput("compare tests each column over seeds: use --test welch or paired")
     first, second = _finished(first, names[0]), _finished(second, names[1])
-    if paired:
+    if test is TTest.PAIRED:
         first, second = _match_seeds(first, second)
-    test = "paired t-test on matched seeds" if paired else "Welch's t-test"
     table = ResultTable(
-        title=f"{names[1]} vs {names[0]}: accuracy (%), two-tailed {test}",
+        title=f"{names[1]} vs {names[0]}: accuracy (%), two-tailed {TEST_NAMES[test]}",
         label_columns=["Selection", "Seeds"],
         value_columns=COLUMNS,
         notes=[STD_NOTE],
@@ -152,35 +158,31 @@ def compare(
     differences = [summarize(b).mean - summarize(a).mean for a, b in pairs]
     table.rows.append(Row([f"{names[1]} − {names[0]}", ""], [Cell(d) for d in differences]))
     table.rows.append(
-        Row(["p-value", ""], [Cell(t_test(a, b, paired), fmt=P_FORMAT) for a, b in pairs])
+        Row(["p-value", ""], [Cell(t_test(a, b, test), fmt=P_FORMAT) for a, b in pairs])
     )
     return table
 
 
-def table2(runs: Sequence[StoredRun], paired: bool = False) -> ResultTable:
-    """Table II: the original MPT and its four ablations, with the p-value of each row's average
-    against the original's (two-tailed t-test over seeds)."""
+def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
+    """Table II: the original MPT and its four ablations, with the p-value of each row against
+    the original's: a t-test of the average over seeds, or (COLUMNS) the paper's test across the
+    rows' 16 column means."""
     base = base_mpt_group(runs)
     groups = group_runs(runs)
     table = ResultTable(
         title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
         label_columns=["Model", "Seeds"],
         value_columns=[*COLUMNS, "p-value"],
-        notes=[STD_NOTE, "p-value: two-tailed t-test of the average over seeds vs Original MPT"],
+        notes=[STD_NOTE, f"p-value vs Original MPT: two-tailed {TEST_NAMES[test]}"],
     )
     for name, change in TABLE2_ROWS:
         group = groups.get(config_key(_variant(base[0].config, change)), [])
         if not group:
             table.rows.append(Row([name, "0"], [Cell(None)] * (len(COLUMNS) + 1)))
             continue
-        first, second = (base, group) if not paired else _match_seeds(base, group)
-        p_value = (
-            None
-            if not change
-            else t_test(accuracy_values(first)[-1], accuracy_values(second)[-1], paired)
-        )
-        cells = [*accuracy_cells(group), Cell(p_value, fmt=P_FORMAT)]
-        table.rows.append(Row([name, str(len(group))], cells))
+        cells = accuracy_cells(group)
+        p_value = None if not change else _table2_p_value(base, group, test)
+        table.rows.append(Row([name, str(len(group))], [*cells, Cell(p_value, fmt=P_FORMAT)]))
     table.mark_best([table.rows], COLUMNS)
     missing = [row.labels[0] for row in table.rows if row.labels[1] == "0"]
     if missing:
@@ -188,6 +190,15 @@ def table2(runs: Sequence[StoredRun], paired: bool = False) -> ResultTable:
             f"no finished runs yet for: {', '.join(missing)} (mpt grid --preset table2)"
         )
     return table
+
+
+def _table2_p_value(base: Sequence[StoredRun], group: Sequence[StoredRun], test: TTest):
+    if test is TTest.COLUMNS:
+        means = [[cell.value for cell in accuracy_cells(runs)] for runs in (base, group)]
+        return t_test(*means, test)
+    if test is TTest.PAIRED:
+        base, group = _match_seeds(base, group)
+    return t_test(accuracy_values(base)[-1], accuracy_values(group)[-1], test)
 
 
 def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:

@@ -7,6 +7,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 # Figure 3: the 15 XNLI languages in 11 families.
 FAMILIES = {
@@ -37,9 +38,19 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(statistics.fmean(values), std, len(values))
 
 
-def t_test(first: Sequence[float], second: Sequence[float], paired: bool = False) -> float | None:
-    """Two-tailed p-value: Welch's t-test over seeds, or the paired test (same seeds, in order).
-    None when either side has fewer than two values or both are constant and equal."""
+class TTest(StrEnum):
+    """Two-tailed t-tests: over seeds (Welch's, or paired by seed), or Student's across the
+    column means of two table rows (15 languages and the average), the test that reproduces the
+    p-values of the paper's Table II from its own numbers."""
+
+    WELCH = "welch"
+    PAIRED = "paired"
+    COLUMNS = "columns"
+
+
+def t_test(first: Sequence[float], second: Sequence[float], test: TTest = TTest.WELCH):
+    """The p-value (float) of `test` between two samples, paired ones in matching order; None
+    when either has fewer than two values or both are constant and equal."""
     import warnings
 
     from scipy import stats
@@ -48,10 +59,10 @@ def t_test(first: Sequence[float], second: Sequence[float], paired: bool = False
         return None
     with warnings.catch_warnings():  # identical samples: scipy warns and returns nan
         warnings.simplefilter("ignore", RuntimeWarning)
-        if paired:
+        if test is TTest.PAIRED:
             result = stats.ttest_rel(first, second)
         else:
-            result = stats.ttest_ind(first, second, equal_var=False)
+            result = stats.ttest_ind(first, second, equal_var=test is TTest.COLUMNS)
     p_value = float(result.pvalue)
     return None if math.isnan(p_value) else p_value
 

@@ -227,7 +227,7 @@ def test_non_finite_loss_stops_the_run_as_diverged(capsys, monkeypatch):
     code, out, _ = mpt(capsys, "run", "--preset", "smoke", "--json")  # the same run, again
     last = json.loads(out.splitlines()[-1])
     assert code == 1 and last["event"] == "run_failed" and last["status"] == "diverged"
-    assert [e["event"] for e in read_events(folder / "events.jsonl")][0] == "run_started"
+    assert read_events(folder / "events.jsonl")[0]["event"] == "run_started"
     logged = (folder / "events.jsonl").read_text().count('"run_failed"')
     assert logged == 2  # both attempts are kept
 

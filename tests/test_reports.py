@@ -14,8 +14,17 @@ from scipy import stats
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
-from mpt_engine.reports import ablation, compare, families, paper_comparison, table1, table2
+from mpt_engine.reports import (
+    ablation,
+    compare,
+    families,
+    paper_comparison,
+    paper_results,
+    table1,
+    table2,
+)
 from mpt_engine.results import load_runs, parse_where, select
+from mpt_engine.stats import TTest, t_test
 from mpt_engine.store import RunStore
 from mpt_engine.tables import export
 
@@ -121,7 +130,7 @@ def test_compare_p_values_are_scipys(store):
     assert difference == pytest.approx(
         np.mean(values_of(store, "method=pct", "fr")) - np.mean(values_of(store, "method=sp", "fr"))
     )
-    paired = compare(first, second, ("sp", "pct"), paired=True)
+    paired = compare(first, second, ("sp", "pct"), TTest.PAIRED)
     assert paired.rows[-1].cells[-1].value == pytest.approx(stats.ttest_rel(a, b).pvalue)
 
 
@@ -144,6 +153,31 @@ def test_table2_rows_and_p_values(store):
     )
     sp = values_of(store, "method=sp,shots=4")
     assert table.rows[4].cells[-2].value == pytest.approx(np.mean(sp))
+
+
+def test_table2_columns_test_compares_the_rows_column_means(store):
+    table = table2(runs(store, "shots=4"), TTest.COLUMNS)
+    means = [[cell.value for cell in row.cells[:-1]] for row in table.rows]
+    p_index = table.value_columns.index("p-value")
+    assert table.rows[1].cells[p_index].value == pytest.approx(
+        stats.ttest_ind(means[0], means[1]).pvalue
+    )
+    assert "Student's t-test" in " ".join(table.notes)
+
+
+def test_the_columns_test_reproduces_the_papers_table2_p_values():
+    published = paper_results()["table2_64_shots"]
+    original = published["Original MPT"]["values"]
+    ablations = [row for row in published.values() if row["p_value"] is not None]
+    assert len(ablations) == 4
+    for row in ablations:  # the published values are rounded to 0.1, the p-values to 2 digits
+        p_value = t_test(original, row["values"], TTest.COLUMNS)
+        assert p_value == pytest.approx(row["p_value"], rel=0.1)
+
+
+def test_compare_refuses_the_columns_test(store):
+    with pytest.raises(InvalidInput, match="welch or paired"):
+        compare(runs(store, "method=sp"), runs(store, "method=pct"), test=TTest.COLUMNS)
 
 
 def test_table2_needs_one_base_configuration(store):

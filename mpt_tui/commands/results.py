@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mpt_engine.stats import TTest
 from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
 
 app = typer.Typer(
@@ -26,8 +27,13 @@ Format = Annotated[
 Plot = Annotated[
     Path | None, typer.Option("--plot", help="also write the figure to a file (.png, .svg or .pdf)")
 ]
-Paired = Annotated[
-    bool, typer.Option("--paired", help="paired t-test on matched seeds (default: Welch)")
+Test = Annotated[
+    TTest,
+    typer.Option(
+        "--test",
+        help="welch (over seeds), paired (matched seeds) or, for table2, columns: Student's "
+        "t-test across the 16 column means, which reproduces the paper's Table II p-values",
+    ),
 ]
 
 
@@ -150,13 +156,13 @@ def table(where: Where = None, fmt: Format = "text") -> None:
 def table2(
     shots: Annotated[int, typer.Option(help="shot setting")] = 64,
     where: Where = None,
-    paired: Paired = False,
+    test: Test = TTest.WELCH,
     fmt: Format = "text",
 ) -> None:
     """Table II: MPT and its ablations with two-tailed t-test p-values."""
     from mpt_engine.reports import table2 as build
 
-    show_table(build(_runs(where, shots=shots), paired), fmt)
+    show_table(build(_runs(where, shots=shots), test), fmt)
 
 
 @app.command()
@@ -164,7 +170,7 @@ def compare(
     first: Annotated[str, typer.Argument(help="selection A, e.g. method=sp,shots=64")],
     second: Annotated[str, typer.Argument(help="selection B, e.g. method=mpt,shots=64")],
     where: Where = None,
-    paired: Paired = False,
+    test: Test = TTest.WELCH,
     fmt: Format = "text",
 ) -> None:
     """Two selections of runs: means, difference and two-tailed t-test per language."""
@@ -173,7 +179,7 @@ def compare(
 
     runs = _runs(where)
     table_ = build(
-        select(runs, parse_where(first)), select(runs, parse_where(second)), (first, second), paired
+        select(runs, parse_where(first)), select(runs, parse_where(second)), (first, second), test
     )
     show_table(table_, fmt)
 

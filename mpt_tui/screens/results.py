@@ -23,6 +23,7 @@ from textual.widgets import (
 from mpt_engine.errors import MptError
 from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, load_runs, parse_where, select
+from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
 from mpt_tui.screens.export import ExportScreen
@@ -146,12 +147,12 @@ class ResultsScreen(Screen):
             self.query_one("#compare-note", Static).update("[dim]type two selections to compare[/]")
             self.tables["tab-compare"] = None
             return
-        paired = self.query_one("#paired", Switch).value
+        test = TTest.PAIRED if self.query_one("#paired", Switch).value else TTest.WELCH
 
         def build() -> ResultTable:
             runs = self.selected_runs()
             chosen = [select(runs, parse_where(text)) for text in (first, second)]
-            return compare(*chosen, (first, second), paired)
+            return compare(*chosen, (first, second), test)
 
         self.tables["tab-compare"] = self._report("compare", build)
 
