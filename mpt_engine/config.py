@@ -168,9 +168,10 @@ class RunConfig:
         if self.split is None:
             in_paper = self.shots in PAPER_SHOTS
             changes["split"] = SplitKind.PAPER if in_paper else SplitKind.SAMPLED
-        if self.method is Method.MPT and (self.alpha == 1.0 or self.aux == "none"):
-            # Eq. (8) with alpha = 1 has no KL term, so the auxiliary corpus plays no part.
-            changes.update(alpha=1.0, aux="none", aux_size=None)
+        if self.method is Method.MPT and self.aux == "none":
+            # No auxiliary corpus, no KL term: Eq. (8) with alpha = 1. (With alpha = 1 and a
+            # corpus, its size still sets the length of an epoch, as in every other MPT run.)
+            changes.update(alpha=1.0, aux_size=None)
         return dataclasses.replace(self, **changes)
 
     @property

@@ -77,13 +77,14 @@ class SoftPromptMethod:
     def prepare(self, data: TaskData) -> None:
         """Encode the training data once: English k-shot and, for MPT, both auxiliary sides."""
         self.train = self.template.encode(data.train)
+        self.aux_pairs = len(data.aux)  # sets the epoch's length, even when alpha = 1 skips KL
         aligns = self.alpha < 1.0 and data.aux
         self.aux_source = self.template.encode([pair.source for pair in data.aux]) if aligns else []
         self.aux_target = self.template.encode([pair.target for pair in data.aux]) if aligns else []
 
     @property
     def steps_per_epoch(self) -> int:
-        longest = max(len(self.train), len(self.aux_source))
+        longest = max(len(self.train), self.aux_pairs)
         return math.ceil(longest / self.batch_size)
 
     def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:

@@ -45,7 +45,7 @@ ABLATIONS = {
     "translator": ("translator",),
     "position": ("position",),
     "prompt-length": ("prompt_length",),
-    "alpha": ("alpha", "aux", "aux_size"),  # alpha = 1 resolves the aux corpus to none
+    "alpha": ("alpha",),
     "aux-size": ("aux_size", "epochs"),  # the paper shortened training for 2000 and 8000 pairs
 }
 

@@ -69,11 +69,12 @@ def test_resolved_drops_fields_a_method_does_not_use():
     assert RunConfig(method="mpt", alpha=0.3).run_id != RunConfig(method="mpt").run_id
 
 
-def test_alpha_one_means_no_alignment_task():
+def test_alpha_one_keeps_the_corpus_that_sets_the_schedule():
     no_kl = RunConfig(alpha=1.0).resolved()
-    assert (no_kl.aux, no_kl.aux_size) == ("none", None)
-    assert RunConfig(aux="none").resolved().alpha == 1.0
-    assert RunConfig(alpha=1.0, aux="xnli-dev").run_id == RunConfig(alpha=1.0).run_id
+    assert (no_kl.aux, no_kl.aux_size) == ("pawsx", 500)
+    no_corpus = RunConfig(aux="none").resolved()
+    assert (no_corpus.alpha, no_corpus.aux_size) == (1.0, None)
+    assert RunConfig(alpha=0.3, aux="none").run_id == RunConfig(alpha=1.0, aux="none").run_id
 
 
 def test_split_resolves_from_shots():

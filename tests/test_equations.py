@@ -125,6 +125,9 @@ def test_without_kl_the_translator_gets_no_gradient(tokenizer, task_data):
     method = method_for(tokenizer, task_data, alpha=1.0)
     step = first_step(method)
     assert len(step) == 1  # no auxiliary batch at all
+    full = method_for(tokenizer, task_data, alpha=0.5)
+    assert len(full.aux_source) > len(full.train)  # the auxiliary stream sets the epoch
+    assert method.steps_per_epoch == full.steps_per_epoch > 1
     method.loss(step).total.backward()
     assert all(p.grad is None for p in method.model.translator.parameters())
     assert all(p.grad.abs().sum() > 0 for p in method.model.prompt_encoder.parameters())

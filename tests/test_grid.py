@@ -52,7 +52,7 @@ def test_table2_preset_holds_the_ablations():
     rows = {(c.method.value, c.alpha, c.aux, c.translator and c.translator.value) for c in configs}
     assert rows == {
         ("mpt", 0.5, "pawsx", "linear-2"),
-        ("mpt", 1.0, "none", "linear-2"),
+        ("mpt", 1.0, "pawsx", "linear-2"),
         ("mpt", 0.5, "xnli-dev", "linear-2"),
         ("mpt", 0.5, "pawsx", "none"),
         ("sp", None, None, None),
