@@ -69,11 +69,14 @@ class VocabularyHead:
             )
 
     def __call__(self, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.transform(hidden)
-        if rows is None:
-            return self.projection(features)
-        bias = None if self.projection.bias is None else self.projection.bias[rows]
-        return F.linear(features, self.projection.weight[rows], bias)
+        """Logits in float32 even under bf16 autocast: rounding them would blur the KL over
+        the vocabulary and PCT's argmax, and at the mask alone the projection costs little."""
+        features = self.transform(hidden).float()
+        weight, bias = self.projection.weight, self.projection.bias
+        if rows is not None:
+            weight, bias = weight[rows], None if bias is None else bias[rows]
+        with torch.autocast(features.device.type, enabled=False):
+            return F.linear(features, weight.float(), None if bias is None else bias.float())
 
 
 def tiny_config(tokenizer, **extra):

@@ -2,7 +2,9 @@
 
 Defaults are the paper's setup (Sec. IV-B): XLM-R base, AdamW, lr 4e-5, batch 24, 50 epochs,
 maximum length 256, prompt length 4 at the Suffix position, the Linear-2 translator of Eq. (4),
-alpha = 0.5 in Eq. (8) and 500 auxiliary PAWS-X pairs.
+alpha = 0.5 in Eq. (8) and 500 auxiliary pairs. One departure: the default auxiliary corpus is
+PAWS-X's own translations (4 target languages), which need no machine translation; the paper's
+PAWS-15 (14 languages) is `aux="paws15"` once `mpt data build-paws15` has made it.
 """
 
 from __future__ import annotations

@@ -46,6 +46,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW's groups: no weight decay on biases and normalisation weights (the 1-D tensors),
+    as in Zhao & Schütze's code."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
 def resolve_precision(precision: Precision, device: torch.device) -> Precision:
     if precision is not Precision.AUTO:
         return precision
@@ -86,10 +96,7 @@ class Trainer:
             encoder = self.method.backbone.base_model
             encoder.forward = torch.compile(encoder.forward, dynamic=True)
         self.optimizer = torch.optim.AdamW(
-            self.method.model.parameters(),
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            fused=on_gpu,
+            parameter_groups(self.method.model, config.weight_decay), lr=config.lr, fused=on_gpu
         )
         self.generator = torch.Generator().manual_seed(config.seed)
 

@@ -25,3 +25,17 @@ def test_loss_falls_and_accuracy_beats_chance(method):
     result = events[-1]
     assert isinstance(result, RunFinished)
     assert result.per_language["en"] > 45  # chance is 33.3
+
+
+def test_no_weight_decay_on_biases_and_norms():
+    trainer = Trainer(build_config("smoke", {"epochs": 1}, environ={}))
+    trainer.setup()
+    decayed, plain = trainer.optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    names = {id(p): name for name, p in trainer.method.model.named_parameters()}
+    plain_names = {names[id(p)] for p in plain["params"]}
+    assert any(name.endswith("LayerNorm.weight") for name in plain_names)
+    assert any(name.endswith("lm_head.layer_norm.weight") for name in plain_names)
+    assert all(p.ndim >= 2 for p in decayed["params"])
+    all_parameters = list(trainer.method.model.parameters())
+    assert len(decayed["params"]) + len(plain["params"]) == len(all_parameters)

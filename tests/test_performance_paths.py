@@ -77,3 +77,22 @@ def test_bf16_autocast_runs_end_to_end():
     events = list(trainer.events())
     assert trainer.precision.value == "bf16"
     assert len(events[-1].per_language) == 15
+
+
+def test_vocabulary_logits_stay_float32_under_bf16_autocast(method_and_data):
+    method, _ = method_and_data
+    hidden = 30 * torch.randn(6, method.backbone.config.hidden_size)
+    head = method.model.head
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = head.transform(hidden)  # bf16 under autocast, as in training
+        logits = head(hidden)
+        rounded = head.projection(features)  # the projection left to autocast
+    exact = torch.nn.functional.linear(
+        features.float(), head.projection.weight, head.projection.bias
+    )
+    assert logits.dtype == torch.float32 and rounded.dtype == torch.bfloat16
+    assert torch.allclose(logits, exact, atol=1e-5)
+    assert not torch.allclose(rounded.float(), exact, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        label_rows = head(hidden, method.label_ids)
+    assert torch.allclose(label_rows, exact[:, method.label_ids], atol=1e-5)
