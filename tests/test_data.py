@@ -65,6 +65,17 @@ def test_xnli_dev_corpus_pairs_english_with_each_target_language(shared_data):
     assert all(pair.source.label == -1 for pair in pairs)  # used without annotations
 
 
+def test_aux_corpus_never_holds_the_runs_kshot_inputs(shared_data):
+    source = LocalSource(shared_data)
+    kshot = source.paper_split("train", 256) + source.paper_split("dev", 256)
+    texts = {(example.premise, example.hypothesis) for example in kshot}
+    unfiltered = alignment_corpus(source, "xnli-dev", 2000)
+    assert sum((p.source.premise, p.source.hypothesis) in texts for p in unfiltered) > 100
+    pairs = alignment_corpus(source, "xnli-dev", 1000, exclude=kshot)
+    assert len(pairs) == 1000
+    assert not any((p.source.premise, p.source.hypothesis) in texts for p in pairs)
+
+
 def test_aux_corpus_too_small_says_how_many(shared_data):
     with pytest.raises(InvalidInput, match=r"has \d+ usable pairs, fewer than aux_size 8000"):
         alignment_corpus(LocalSource(shared_data), "pawsx", 8000)

@@ -8,6 +8,7 @@ run seeds vary only the training randomness.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from pathlib import Path
 
 from mpt_engine.data.examples import AlignmentPair, Example
@@ -21,7 +22,11 @@ PAWSX_XNLI_LANGUAGES = ("de", "es", "fr", "zh")  # PAWS-X languages that XNLI al
 PLACEHOLDER = "NS"  # PAWS-X marks sentences its translators left out with "NS"
 
 
-def alignment_corpus(source, aux: str, size: int) -> list[AlignmentPair]:
+def alignment_corpus(
+    source, aux: str, size: int, exclude: Collection[Example] = ()
+) -> list[AlignmentPair]:
+    """`size` pairs of the corpus `aux`, none of whose English sides is among `exclude` (the
+    run's k-shot inputs: XNLI dev holds the paper's dev splits)."""
     if aux == "pawsx":
         pairs = _random_language_pairs(source.pawsx, PAWSX_XNLI_LANGUAGES)
     elif aux == "xnli-dev":
@@ -32,6 +37,8 @@ def alignment_corpus(source, aux: str, size: int) -> list[AlignmentPair]:
         pairs = read_pairs(paws15_path())
     else:
         pairs = read_pairs(Path(aux.removeprefix("file:")).expanduser())
+    seen = {(example.premise, example.hypothesis) for example in exclude}
+    pairs = [pair for pair in pairs if (pair.source.premise, pair.source.hypothesis) not in seen]
     if len(pairs) < size:
         raise InvalidInput(
             f"aux corpus {aux} has {len(pairs)} usable pairs, fewer than aux_size {size}; "

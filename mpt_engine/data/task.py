@@ -35,7 +35,7 @@ def load_task_data(config: RunConfig, data_dir: str | None = None) -> TaskData:
         dev = sample_per_class(source.xnli("dev", SOURCE_LANGUAGE), config.shots, config.seed)
     test = {lang: source.xnli("test", lang)[: config.test_limit] for lang in XNLI_LANGUAGES}
     uses_aux = config.method is Method.MPT and config.aux != "none"
-    aux = alignment_corpus(source, config.aux, config.aux_size) if uses_aux else []
+    aux = alignment_corpus(source, config.aux, config.aux_size, train + dev) if uses_aux else []
     fingerprints = {"train": fingerprint(train), "dev": fingerprint(dev)}
     fingerprints.update({f"test.{lang}": fingerprint(rows) for lang, rows in test.items()})
     if aux:
