@@ -47,6 +47,7 @@ class TranslatorKind(StrEnum):
     TRANSFORMER1 = "transformer-1"
     TRANSFORMER2 = "transformer-2"
     NONE = "none"  # ablation "w/o prompt translator": p^T = p^S
+    SEPARATE = "separate"  # its other reading: p^T a prompt of its own, trained by the KL alone
 
 
 class DataKind(StrEnum):

@@ -49,14 +49,20 @@ GRID_PRESETS: dict[str, GridPreset] = {
             {"method": "mpt", "alpha": 1.0},  # w/o consistency loss
             {"method": "mpt", "aux": "xnli-dev"},  # w/o external data
             {"method": "mpt", "translator": "none"},  # w/o prompt translator
+            {"method": "mpt", "translator": "separate"},  # ... its other reading (ours)
             {"method": "sp"},  # w/o MPT framework
         ),
-        description="Table II: MPT and its four ablations at 64 shots x 5 seeds",
+        description="Table II: MPT and its ablations at 64 shots x 5 seeds, plus a second "
+        "reading of 'w/o prompt translator'",
     ),
     "translator": GridPreset(
         {
             "method": ("mpt",),
-            "translator": tuple(k.value for k in TranslatorKind if k is not TranslatorKind.NONE),
+            "translator": tuple(
+                k.value
+                for k in TranslatorKind
+                if k not in (TranslatorKind.NONE, TranslatorKind.SEPARATE)
+            ),
             "shots": ABLATION_SHOTS,
             "seed": SEEDS,
         },

@@ -30,7 +30,10 @@ class PromptedMaskedLM(nn.Module):
             PromptEncoder(prompt_length, config.hidden_size) if prompt_length else None
         )
         self.translator = build_translator(
-            translator or TranslatorKind.NONE, config.hidden_size, config.num_attention_heads
+            translator or TranslatorKind.NONE,
+            config.hidden_size,
+            config.num_attention_heads,
+            prompt_length,
         )
         self.head = VocabularyHead(masked_lm)
 

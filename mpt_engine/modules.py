@@ -72,11 +72,28 @@ class TransformerTranslator(nn.Module):
         return self.encoder(source_prompt[None])[0]
 
 
-def build_translator(kind: TranslatorKind, hidden_size: int, heads: int) -> nn.Module:
+class SeparatePrompt(nn.Module):
+    """Ablation, the other reading of "w/o prompt translator" (the paper: "target prompt makes
+    it hard to learn task knowledge without translator"): nothing is translated; p^T is a
+    prompt of its own, a second prompt encoder that only the KL term trains."""
+
+    def __init__(self, prompt_length: int, hidden_size: int):
+        super().__init__()
+        self.encoder = PromptEncoder(prompt_length, hidden_size)
+
+    def forward(self, source_prompt: torch.Tensor) -> torch.Tensor:
+        return self.encoder()
+
+
+def build_translator(
+    kind: TranslatorKind, hidden_size: int, heads: int, prompt_length: int | None
+) -> nn.Module:
     """The translator for an ablation setting; NONE gives the identity (p^T = p^S)."""
     kind = TranslatorKind(kind)
     if kind is TranslatorKind.NONE:
         return nn.Identity()
+    if kind is TranslatorKind.SEPARATE:
+        return SeparatePrompt(prompt_length, hidden_size)
     family, layers = kind.value.rsplit("-", 1)
     if family == "linear":
         return LinearTranslator(hidden_size, int(layers))

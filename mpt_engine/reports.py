@@ -36,6 +36,7 @@ TABLE2_ROWS = (
     ("w/o consistency loss", {"alpha": 1.0}),
     ("w/o external data", {"aux": "xnli-dev"}),
     ("w/o prompt translator", {"translator": "none"}),
+    ("w/o translator, own p^T", {"translator": "separate"}),  # the other reading (ours)
     ("w/o MPT framework", {"method": "sp"}),
 )
 # The settings the paper's ablations vary, at their values in the original MPT.
@@ -209,7 +210,7 @@ def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
         group
         for group in group_runs(runs).values()
         if group[0].config["method"] == "mpt"
-        and group[0].config.get("translator") not in (None, "none")
+        and group[0].config.get("translator") not in (None, "none", "separate")
         and group[0].config.get("aux") not in (None, "none", "xnli-dev")
     ]
     if not candidates:

@@ -133,6 +133,23 @@ def test_without_kl_the_translator_gets_no_gradient(tokenizer, task_data):
     assert all(p.grad.abs().sum() > 0 for p in method.model.prompt_encoder.parameters())
 
 
+def test_a_separate_target_prompt_learns_from_the_kl_alone(tokenizer, task_data):
+    method = method_for(tokenizer, task_data, translator="separate")
+    model = method.model
+    assert not torch.equal(model.target_prompt(), model.source_prompt())
+    english, aux_source, aux_target = first_step(method)
+    kl = symmetric_kl(
+        model.mask_logits(aux_source, model.source_prompt().detach()),
+        model.mask_logits(aux_target, model.target_prompt()),
+    )
+    kl.backward()
+    assert all(p.grad.abs().sum() > 0 for p in model.translator.parameters())
+    assert all(p.grad is None for p in model.prompt_encoder.parameters())  # p^T ignores p^S
+    model.zero_grad(set_to_none=True)
+    method.loss((english,)).total.backward()  # CE: English only, with p^S
+    assert all(p.grad is None for p in model.translator.parameters())
+
+
 def test_sp_has_no_translator(tokenizer, task_data):
     method = method_for(tokenizer, task_data, method="sp")
     assert list(method.model.translator.parameters()) == []

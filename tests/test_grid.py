@@ -31,7 +31,7 @@ def test_table1_dry_run_lists_180_runs(capsys):
     ("preset", "count"),
     [
         ("smoke", 4),
-        ("table2", 25),
+        ("table2", 30),
         ("translator", 30),
         ("position", 20),
         ("prompt-length", 30),
@@ -55,6 +55,7 @@ def test_table2_preset_holds_the_ablations():
         ("mpt", 1.0, "pawsx", "linear-2"),
         ("mpt", 0.5, "xnli-dev", "linear-2"),
         ("mpt", 0.5, "pawsx", "none"),
+        ("mpt", 0.5, "pawsx", "separate"),
         ("sp", None, None, None),
     }
     assert all(c.shots == 64 for c in configs)

@@ -65,6 +65,7 @@ def store(tmp_path) -> RunStore:
         add_run(store, accuracies(rng, 41), method="mpt", shots=4, seed=seed, alpha=1.0)
         add_run(store, accuracies(rng, 43), method="mpt", shots=4, seed=seed, aux="xnli-dev")
         add_run(store, accuracies(rng, 44), method="mpt", shots=4, seed=seed, translator="none")
+        add_run(store, accuracies(rng, 42), method="mpt", shots=4, seed=seed, translator="separate")
         add_run(store, accuracies(rng, 44.5), method="mpt", shots=4, seed=seed, translator="lstm-1")
     return store
 
@@ -142,6 +143,7 @@ def test_table2_rows_and_p_values(store):
         "w/o consistency loss",
         "w/o external data",
         "w/o prompt translator",
+        "w/o translator, own p^T",
         "w/o MPT framework",
     ]
     p_index = table.value_columns.index("p-value")
@@ -152,7 +154,7 @@ def test_table2_rows_and_p_values(store):
         stats.ttest_ind(original, no_kl, equal_var=False).pvalue
     )
     sp = values_of(store, "method=sp,shots=4")
-    assert table.rows[4].cells[-2].value == pytest.approx(np.mean(sp))
+    assert table.rows[5].cells[-2].value == pytest.approx(np.mean(sp))
 
 
 def test_table2_columns_test_compares_the_rows_column_means(store):
@@ -206,7 +208,7 @@ def test_families_relative_gain(store):
 
 def test_ablation_orders_values_and_checks_the_rest_is_fixed(store):
     table = ablation(runs(store, "shots=4,alpha=0.5,aux=pawsx"), "translator")
-    assert [row.labels[0] for row in table.rows] == ["linear-2", "lstm-1", "none"]
+    assert [row.labels[0] for row in table.rows] == ["linear-2", "lstm-1", "none", "separate"]
     with pytest.raises(InvalidInput, match="unknown ablation"):
         ablation(runs(store), "depth")
 
@@ -250,7 +252,7 @@ def test_foreign_and_corrupt_folders_are_skipped_with_a_warning(store):
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
     found, warnings = load_runs(store)
-    assert len(found) == 24
+    assert len(found) == 27
     assert len(warnings) == 2 and any("mpt-k4-s9-0123456789" in w for w in warnings)
 
 
@@ -262,7 +264,7 @@ def test_where_selects_by_typed_values(store):
         "pct",
         "mpt",
     }
-    assert len(runs(store, "status=finished")) == 24
+    assert len(runs(store, "status=finished")) == 27
     with pytest.raises(InvalidInput, match="expected field=value"):
         parse_where("method")
     with pytest.raises(InvalidInput, match="unknown option colour"):
