@@ -9,6 +9,8 @@ XLM-R base/large and mBERT all work.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from collections.abc import Iterable
 
 import torch
@@ -100,10 +102,16 @@ def tiny_tokenizer(corpus: Iterable[str]):
 
     texts = [*corpus, *_template_words()]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    folder = cache_dir() / "tokenizers" / f"tiny-{TINY_VOCAB}-{digest}"
+    folder = cache_dir() / "tokenizers" / f"tiny-v2-{TINY_VOCAB}-{digest}"  # v2: reproducible
     if not (folder / "tokenizer.json").exists():
         train_tokenizer(texts, TINY_VOCAB).save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short hash of the vocabulary: runs whose tokenizers differ can be told apart."""
+    vocabulary = json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(vocabulary.encode()).hexdigest()[:16]
 
 
 def _template_words() -> list[str]:
@@ -133,10 +141,22 @@ def train_tokenizer(texts: list[str], vocab_size: int, limit_alphabet: int = 100
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
+    # The trainer breaks ties between equally frequent characters in hash order, which differs
+    # from process to process; choosing the alphabet here makes the tokenizer reproducible.
+    words = (
+        word
+        for text in texts
+        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(
+            tokenizer.normalizer.normalize_str(text)
+        )
+    )
+    counts = Counter(char for word in words for char in word)
+    alphabet = sorted(counts, key=lambda char: (-counts[char], char))[:limit_alphabet]
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=specials,
-        limit_alphabet=limit_alphabet,
+        initial_alphabet=alphabet,
+        limit_alphabet=len(alphabet),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer)

@@ -8,6 +8,7 @@ from typing import Any
 
 from mpt_engine import checkpoint
 from mpt_engine import record as records
+from mpt_engine.backbone import tokenizer_fingerprint
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped
@@ -55,6 +56,7 @@ def _train(
         precision=trainer.precision.value,
         compiled=trainer.compile,
         data_fingerprints=trainer.data.fingerprints,
+        tokenizer_fingerprint=tokenizer_fingerprint(trainer.tokenizer),
     )
     run = store.begin(config.run_id, config.to_dict(), record)
     try:

@@ -46,6 +46,7 @@ def test_smoke_run_of_each_method(capsys, monkeypatch, request, method, data):
     record = read_json(folder / "record.json")
     assert record["libraries"]["torch"] and record["finished_at"]
     assert set(record["data_fingerprints"]) >= {"train", "dev", "test.zh"}
+    assert len(record["tokenizer_fingerprint"]) == 16
     logged = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert logged == events
     assert len(read_json(folder / "predictions.json")["sw"]) == 200

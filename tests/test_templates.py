@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -167,3 +170,20 @@ def test_collate_pads_dynamically(tokenizer):
     assert batch.input_ids[0, len(short.input_ids) :].eq(tokenizer.pad_token_id).all()
     assert batch.prompt_positions.shape == (2, 4)
     assert batch.mask_positions.tolist() == [short.mask_position, long.mask_position]
+
+
+def test_the_tiny_tokenizer_is_the_same_in_every_process():
+    """BPE training breaks frequency ties in hash order, which differs per process; the
+    alphabet we choose makes the tiny backbone's tokenizer, and so its results, reproducible."""
+    script = (
+        "from mpt_engine.backbone import train_tokenizer, tokenizer_fingerprint;"
+        "texts = [chr(c) * (1 + c % 3) + ' the cat' for c in range(0x3b1, 0x3c9)] * 3;"
+        "print(tokenizer_fingerprint(train_tokenizer(texts, 120, limit_alphabet=20)))"
+    )
+    fingerprints = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(3)
+    }
+    assert len(fingerprints) == 1
