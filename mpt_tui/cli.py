@@ -32,8 +32,11 @@ app.add_typer(data.app, name="data")
 @app.command()
 def tui() -> None:
     """The terminal app: launcher, live runs and the results browser."""
+    from mpt_engine import paths
     from mpt_tui.app import MptApp
 
+    for check in (paths.home, paths.cache_dir):  # a bad MPT_HOME or MPT_CACHE: one line
+        check()
     MptApp().run()
 
 

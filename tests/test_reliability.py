@@ -133,6 +133,8 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
     """(arguments, environment changes, exit code, message fragment)."""
     empty_folder = tmp_path / "not-a-model"
     empty_folder.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     broken_model = tmp_path / "broken-model"
     tiny_bert(broken_model)
     (broken_model / "model.safetensors").write_bytes(b"\0" * 64)  # truncated weights
@@ -176,6 +178,9 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
             "no-pairs.jsonl does not exist",
         ),
         (("results", "show", "../../etc/passwd"), {}, 2, "not a run id"),
+        (("results", "list"), {"MPT_HOME": str(a_file)}, 2, "MPT_HOME"),
+        (smoke, {"MPT_CACHE": str(a_file / "cache")}, 2, "is not a folder"),
+        (("tui",), {"MPT_HOME": str(a_file)}, 2, "is not a folder"),
         (("results", "table", "--where", "colour=red"), {}, 2, "unknown option colour"),
         (("results", "table", "--format", "xls"), {}, 2, "unknown format 'xls'"),
     ]
