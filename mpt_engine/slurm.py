@@ -8,6 +8,8 @@ found later, from any command.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -128,7 +130,12 @@ def submit(
         executor.update_parameters(**parameters)
     except ValueError as error:
         raise InvalidInput(f"Slurm options: {error}") from None
-    jobs = executor.map_array(run_task, [config.to_json() for config in todo])
+    with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's error: say it once
+        try:
+            jobs = executor.map_array(run_task, [config.to_json() for config in todo])
+        except submitit.core.utils.FailedJobError as error:
+            reason = (str(error).strip().splitlines() or ["no reason given"])[-1]
+            raise SourceUnavailable(f"Slurm refused the job array: {reason}") from None
     records = [
         {
             "run_id": config.run_id,

@@ -70,3 +70,12 @@ def test_cancel_a_submitted_grid(capsys, monkeypatch, tmp_path, slurm):
     states = [row["status"] for row in mpt_json(capsys, *long, "--status", "--json")]
     assert "pending" not in states and "running" not in states and "finished" not in states
     assert not list(runs_dir().glob("*/result.json"))
+
+
+def test_a_submission_slurm_refuses_is_one_line_and_exit_3(capsys, monkeypatch, tmp_path, slurm):
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "refused"))
+    code, _, err = mpt(capsys, *GRID, *SLURM, "--partition", "no-such-partition")
+    assert code == 3, err
+    assert err.startswith("error: Slurm refused the job array:") and len(err.splitlines()) == 1
+    assert "partition" in err.lower()
