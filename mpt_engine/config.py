@@ -74,7 +74,7 @@ HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 
 # Fields each method does not use; resolved() sets them to None so the run id ignores them.
-_UNUSED_BY = {
+UNUSED_BY = {
     Method.FT: ("prompt_length", "position", "translator", "alpha", "aux", "aux_size"),
     Method.SP: ("translator", "alpha", "aux", "aux_size"),
     Method.PCT: ("prompt_length", "position", "translator", "alpha", "aux", "aux_size"),
@@ -167,7 +167,7 @@ class RunConfig:
 
     def resolved(self) -> RunConfig:
         """The canonical form: implicit choices made explicit, unused fields set to None."""
-        changes: dict[str, Any] = {name: None for name in _UNUSED_BY[self.method]}
+        changes: dict[str, Any] = {name: None for name in UNUSED_BY[self.method]}
         if self.split is None:
             in_paper = self.shots in PAPER_SHOTS
             changes["split"] = SplitKind.PAPER if in_paper else SplitKind.SAMPLED

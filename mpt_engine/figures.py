@@ -83,10 +83,15 @@ def ablation_figure(table: ResultTable, numeric: bool) -> Figure:
     return Figure(table.title, [panel])
 
 
+def check_figure_path(path: Path | None) -> Path | None:
+    if path is not None and path.suffix.lower() not in FILE_FORMATS:
+        raise InvalidInput(f"--plot {path}: the file must end in {', '.join(FILE_FORMATS)}")
+    return path
+
+
 def save_figure(figure: Figure, path: Path) -> Path:
     """Write the figure; the format follows the file's suffix (.png, .svg or .pdf)."""
-    if path.suffix.lower() not in FILE_FORMATS:
-        raise InvalidInput(f"--plot {path}: the file must end in {', '.join(FILE_FORMATS)}")
+    check_figure_path(path)
     import matplotlib
 
     matplotlib.use("Agg")

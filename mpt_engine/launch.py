@@ -20,6 +20,14 @@ from mpt_engine.runner import execute, failure
 from mpt_engine.store import RunStore
 
 
+def missing_gpus(slots: Sequence[str]) -> list[str]:
+    """The GPU slots naming a GPU this machine does not have (their children run on the CPU)."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [slot for slot in slots if int(slot) >= count]
+
+
 def pending_runs(configs: Sequence[RunConfig], store: RunStore) -> list[RunConfig]:
     return [config for config in configs if store.result(config.run_id) is None]
 

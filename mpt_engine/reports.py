@@ -16,7 +16,7 @@ from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.results import StoredRun
 from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
-from mpt_engine.tables import Cell, ResultTable, Row
+from mpt_engine.tables import Cell, ResultTable, Row, count
 
 AVERAGE = "Avg."
 COLUMNS = [*(language.upper() for language in XNLI_LANGUAGES), AVERAGE]
@@ -168,7 +168,7 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
     """Table II: the original MPT and its four ablations, with the p-value of each row against
     the original's: a t-test of the average over seeds, or (COLUMNS) the paper's test across the
     rows' 16 column means."""
-    base = base_mpt_group(runs)
+    base = base_mpt_group(runs, "mpt grid --preset table2")
     groups = group_runs(runs)
     table = ResultTable(
         title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
@@ -202,7 +202,7 @@ def _table2_p_value(base: Sequence[StoredRun], group: Sequence[StoredRun], test:
     return t_test(accuracy_values(base)[-1], accuracy_values(group)[-1], test)
 
 
-def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
+def base_mpt_group(runs: Sequence[StoredRun], hint: str) -> list[StoredRun]:
     """The configuration of full MPT (translator on, external auxiliary data) among the runs,
     preferring the paper's values of the ablated settings; when several remain the user narrows
     the selection with --where."""
@@ -214,9 +214,7 @@ def base_mpt_group(runs: Sequence[StoredRun]) -> list[StoredRun]:
         and group[0].config.get("aux") not in (None, "none", "xnli-dev")
     ]
     if not candidates:
-        raise InvalidInput(
-            "no finished full-MPT runs in the selection (see mpt grid --preset table2)"
-        )
+        raise InvalidInput(f"no finished full-MPT runs in the selection (see {hint})")
     defaults = RunConfig().to_dict()
     standard = [
         group
@@ -245,7 +243,7 @@ def _variant(config: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, 
 
 def families(runs: Sequence[StoredRun]) -> ResultTable:
     """Figure 3: the accuracy gain of MPT relative to SP per language and per family."""
-    mpt = base_mpt_group(runs)
+    mpt = base_mpt_group(runs, "mpt grid --methods sp,mpt --shots 32 --seeds 1-5")
     sp = group_runs(runs).get(config_key(_variant(mpt[0].config, {"method": "sp"})), [])
     if not sp:
         raise InvalidInput("no finished SP runs with the same settings as the MPT runs")
@@ -375,7 +373,7 @@ def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
 def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
     """The runs themselves, one row each, with their average accuracy."""
     table = ResultTable(
-        title=f"{len(runs)} runs",
+        title=count(len(runs), "run"),
         label_columns=["Run", "Method", "Shots", "Seed", "Status", "Started"],
         value_columns=[AVERAGE],
     )
@@ -386,7 +384,7 @@ def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
             str(run.config.get("shots", "?")),
             str(run.config.get("seed", "?")),
             run.status,
-            run.started_at[5:16].replace("T", " "),
+            run.started_at[:16].replace("T", " "),
         ]
         table.rows.append(Row(labels, [Cell(run.average)]))
     return table

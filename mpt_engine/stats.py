@@ -60,6 +60,8 @@ def t_test(first: Sequence[float], second: Sequence[float], test: TTest = TTest.
     with warnings.catch_warnings():  # identical samples: scipy warns and returns nan
         warnings.simplefilter("ignore", RuntimeWarning)
         if test is TTest.PAIRED:
+            if len({b - a for a, b in zip(first, second, strict=True)}) == 1:
+                return None  # the same difference on every seed: no variance, no test
             result = stats.ttest_rel(first, second)
         else:
             result = stats.ttest_ind(first, second, equal_var=test is TTest.COLUMNS)

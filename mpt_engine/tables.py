@@ -12,6 +12,11 @@ from typing import Any
 FORMATS = ("text", "csv", "md", "latex", "json")
 
 
+def count(number: int, noun: str) -> str:
+    """ "1 run", "2 runs"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Cell:
     value: float | None  # a mean, a difference or a p-value; None: no data

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Annotated
 
 import typer
 
@@ -40,8 +41,24 @@ def tui() -> None:
     MptApp().run()
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"mpt {version('mpt')}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def root(context: typer.Context) -> None:
+def root(
+    context: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
     """With no command: the app on a terminal, the help otherwise."""
     if context.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
@@ -63,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)
     except typer.TyperException as error:  # usage errors from option parsing
-        _fail(error.format_message(), error.exit_code)
+        _fail(error.format_message().replace("Value error, ", ""), error.exit_code)
     except MptError as error:
         _fail(str(error), error.exit_code)
     except KeyboardInterrupt:

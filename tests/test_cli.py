@@ -144,3 +144,40 @@ def test_a_bert_style_model_from_a_local_folder(capsys, tmp_path, method):
     _, result = smoke(capsys, method, "--model", str(folder), "--epochs", "1", "--test-limit", "20")
     assert result["config"]["model"] == str(folder)
     assert len(result["per_language"]) == 15
+
+
+def test_version(capsys):
+    code, out, _ = mpt(capsys, "--version")
+    assert code == 0 and out.startswith("mpt ") and out.split()[1][0].isdigit()
+
+
+def test_options_a_method_ignores_are_named_and_choices_ignore_case(capsys):
+    code, out, err = mpt(
+        capsys,
+        "run",
+        "--preset",
+        "smoke",
+        "--method",
+        "FT",
+        "--alpha",
+        "0.3",
+        "--epochs",
+        "1",
+        "--json",
+    )
+    assert code == 0, err
+    assert "warning: ft does not use --alpha; ignored" in err
+    assert json.loads(out.splitlines()[-1])["method"] == "ft"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("grid", "--preset", "smoke", "--executor", "slrum", "--dry-run"), "unknown executor"),
+        (("results", "families", "--plot", "figure.gif"), "must end in .png"),
+        (("results", "list", "--method", "bert"), "'bert' is not one of"),
+    ],
+)
+def test_bad_options_fail_before_any_output(capsys, args, fragment):
+    code, out, err = mpt(capsys, *args)
+    assert code == 2 and fragment in err and out == ""

@@ -177,6 +177,11 @@ def test_the_columns_test_reproduces_the_papers_table2_p_values():
         assert p_value == pytest.approx(row["p_value"], rel=0.1)
 
 
+def test_a_paired_test_of_a_constant_difference_is_undefined():
+    assert t_test([40.0, 41.0, 45.0], [41.0, 42.0, 46.0], TTest.PAIRED) is None
+    assert t_test([40.0, 41.0, 45.0], [41.0, 42.5, 46.0], TTest.PAIRED) > 0
+
+
 def test_compare_refuses_the_columns_test(store):
     with pytest.raises(InvalidInput, match="welch or paired"):
         compare(runs(store, "method=sp"), runs(store, "method=pct"), test=TTest.COLUMNS)

@@ -59,7 +59,7 @@ def test_cancel_a_submitted_grid(capsys, monkeypatch, tmp_path, slurm):
         time.sleep(1)
     assert states.count("pending") == 2
     code, _, err = mpt(capsys, *long, "--cancel")
-    assert code == 0 and "cancelled 3 Slurm task(s)" in err
+    assert code == 0 and "cancelled 3 Slurm tasks:" in err
     deadline = time.monotonic() + 60
     while True:
         queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)

@@ -21,7 +21,11 @@ def config_option(name: str, *flags: str, panel: str | None = None, prefix: str 
     from rich.markup import escape  # "[default: ...]" is not a markup tag
 
     return typer.Option(
-        *flags, help=escape(prefix + field_help(name)), rich_help_panel=panel, show_default=False
+        *flags,
+        help=escape(prefix + field_help(name)),
+        rich_help_panel=panel,
+        show_default=False,
+        case_sensitive=False,
     )
 
 

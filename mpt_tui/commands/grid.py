@@ -10,6 +10,7 @@ import typer
 
 from mpt_engine.config import GRID_NAMES
 from mpt_engine.errors import ExitCode, InvalidInput
+from mpt_engine.tables import count
 from mpt_tui.commands.common import (
     ABLATION,
     SLURM,
@@ -19,6 +20,7 @@ from mpt_tui.commands.common import (
     error_console,
     output_console,
     print_json,
+    warn,
     with_no_translator,
 )
 
@@ -152,6 +154,8 @@ def grid(
     }
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
     configs = expand(preset, lists)
+    if executor not in ("local", "slurm"):
+        raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     slots = [slot.strip() for slot in gpus.split(",")] if gpus else []
     if not all(slot.isdigit() for slot in slots):
         raise InvalidInput(f"--gpus {gpus!r}: expected GPU indices like 0,1,2")
@@ -163,15 +167,14 @@ def grid(
         from mpt_engine.slurm import cancel as cancel_jobs
 
         cancelled = cancel_jobs(configs, store)
+        listed = f": {' '.join(cancelled)}" if cancelled else ""
         error_console().print(
-            f"cancelled {len(cancelled)} Slurm task(s): {' '.join(cancelled)}", highlight=False
+            f"cancelled {count(len(cancelled), 'Slurm task')}{listed}", highlight=False
         )
         return
     if dry_run:
         _dry_run(configs, store, as_json)
         return
-    if executor not in ("local", "slurm"):
-        raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     if executor == "slurm":
         _submit(
             configs,
@@ -186,11 +189,16 @@ def grid(
         )
         return
 
-    from mpt_engine.launch import pending_runs, run_grid
+    from mpt_engine.launch import missing_gpus, pending_runs, run_grid
+
+    missing = missing_gpus(slots)
+    if missing:
+        warn([f"no CUDA GPU {', '.join(missing)} here: those slots train on the CPU"])
 
     todo = len(pending_runs(configs, store))
     error_console().print(
-        f"grid of {len(configs)} runs: {len(configs) - todo} already finished, {todo} to run",
+        f"grid of {count(len(configs), 'run')}: {len(configs) - todo} already finished, "
+        f"{todo} to run",
         highlight=False,
     )
     if not todo:
@@ -250,7 +258,7 @@ def _dry_run(configs, store, as_json: bool) -> None:
         output_console().print(table)
     finished = statuses.count("finished")
     error_console().print(
-        f"{len(configs)} runs: {finished} finished, {len(configs) - finished} to run",
+        f"{count(len(configs), 'run')}: {finished} finished, {len(configs) - finished} to run",
         highlight=False,
     )
 
@@ -277,7 +285,7 @@ def _status(configs, store, as_json: bool) -> None:
     for _, state, _ in rows:
         counts[state] = counts.get(state, 0) + 1
     summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
-    error_console().print(f"{len(rows)} runs: {summary}", highlight=False)
+    error_console().print(f"{count(len(rows), 'run')}: {summary}", highlight=False)
 
 
 def _submit(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mpt_engine.config import Method
 from mpt_engine.stats import TTest
 from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
 
@@ -24,8 +25,21 @@ Where = Annotated[
 Format = Annotated[
     str, typer.Option("--format", "-f", help="text, csv, md, latex or json (data alone on stdout)")
 ]
+
+
+def _figure_path(path: Path | None) -> Path | None:
+    from mpt_engine.figures import check_figure_path
+
+    return check_figure_path(path)  # before any output
+
+
 Plot = Annotated[
-    Path | None, typer.Option("--plot", help="also write the figure to a file (.png, .svg or .pdf)")
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="also write the figure to a file (.png, .svg or .pdf)",
+        callback=_figure_path,
+    ),
 ]
 Test = Annotated[
     TTest,
@@ -63,7 +77,9 @@ def _figure(figure, plot: Path | None, fmt: str) -> None:
 @app.command("list")
 def list_runs(
     where: Where = None,
-    method: Annotated[str | None, typer.Option(help="ft, sp, pct or mpt")] = None,
+    method: Annotated[
+        Method | None, typer.Option(help="ft, sp, pct or mpt", case_sensitive=False)
+    ] = None,
     shots: Annotated[int | None, typer.Option(help="shots per class")] = None,
     seed: Annotated[int | None, typer.Option(help="seed")] = None,
     status: Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mpt_engine.config import (
+    UNUSED_BY,
     DataKind,
     Method,
     Precision,
@@ -24,6 +25,7 @@ from mpt_tui.commands.common import (
     error_console,
     output_console,
     print_json,
+    warn,
     with_no_translator,
 )
 
@@ -109,6 +111,8 @@ def run(
         precision=precision,
     )
     config = build_config(preset, overrides)
+    unused = [name for name in UNUSED_BY[config.method] if overrides.get(name) is not None]
+    warn(f"{config.method} does not use --{name.replace('_', '-')}; ignored" for name in unused)
 
     from mpt_engine.store import RunStore
 
