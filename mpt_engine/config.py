@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -245,6 +246,20 @@ def build_config(
     config = RunConfig(**values).resolved()
     check_sources(config, environ)
     return config
+
+
+def run_command(values: Mapping[str, Any]) -> str:
+    """The `mpt run` command that rebuilds a stored configuration: method, shots and seed, then
+    every option that differs from the defaults (data 'local' also needs MPT_DATA_DIR)."""
+    config = RunConfig.from_dict(values).resolved()
+    baseline = RunConfig(method=config.method, shots=config.shots).resolved().to_dict()
+    always = ("method", "shots", "seed")
+    options = [
+        f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
+        for name, value in config.to_dict().items()
+        if name in always or (value is not None and value != baseline[name])
+    ]
+    return " ".join(["mpt run", *options])
 
 
 def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mpt_engine.languages import XNLI_LANGUAGES
-from tests.helpers import mpt, tiny_bert
+from tests.helpers import mpt, mpt_json, tiny_bert
 
 
 def read_json(path):
@@ -181,3 +182,12 @@ def test_options_a_method_ignores_are_named_and_choices_ignore_case(capsys):
 def test_bad_options_fail_before_any_output(capsys, args, fragment):
     code, out, err = mpt(capsys, *args)
     assert code == 2 and fragment in err and out == ""
+
+
+def test_results_show_gives_the_command_that_reruns_the_run(capsys):
+    first = mpt_json(capsys, "run", "--preset", "smoke", "--method", "sp", "--lr", "3e-3", "--json")
+    run_id = first[-1]["run_id"]
+    rerun = mpt_json(capsys, "results", "show", run_id, "--json")["rerun"]
+    assert rerun.startswith("mpt run --method sp --shots 4 --seed 1") and "--lr 0.003" in rerun
+    again = mpt_json(capsys, *shlex.split(rerun)[1:], "--json")  # the stored result, at once
+    assert again["run_id"] == run_id

@@ -103,6 +103,7 @@ def show(
     ] = False,
 ) -> None:
     """One run: config, record, per-language accuracies, loss history."""
+    from mpt_engine.config import run_command
     from mpt_engine.figures import loss_figure
     from mpt_engine.results import find_run
     from mpt_engine.slurm import submissions
@@ -121,6 +122,7 @@ def show(
                 "record": stored.record,
                 "result": stored.result,
                 "slurm": submissions().get(stored.run_id),
+                "rerun": run_command(stored.config),
                 "history": history,
             }
         )
@@ -149,6 +151,7 @@ def show(
         settings.add_row(
             "git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"
         )
+    settings.add_row("rerun", run_command(stored.config))
     submitted = submissions().get(stored.run_id)
     if submitted:
         settings.add_row("slurm job", submitted["job_id"])
