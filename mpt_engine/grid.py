@@ -130,6 +130,9 @@ def expand(
     return list(runs.values())
 
 
+MAX_RANGE = 1000  # values in one range: 1-100000 is a typo, not a grid
+
+
 def parse_values(name: str, text: str) -> list[Any]:
     """A comma-separated option list, typed by the RunConfig field; ints accept ranges (1-5)."""
     kind = _field_type(name)
@@ -142,6 +145,11 @@ def parse_values(name: str, text: str) -> list[Any]:
                 low, high = (int(bound) for bound in item.split("-", 1))
                 if high < low:
                     raise ValueError
+                if high - low >= MAX_RANGE:
+                    raise InvalidInput(
+                        f"--{name.replace('_', '-')} {item}: a range holds at most "
+                        f"{MAX_RANGE} values"
+                    )
                 values.extend(range(low, high + 1))
             elif kind is int or kind is float:
                 values.append(kind(item))

@@ -82,7 +82,13 @@ def test_parse_values():
     assert parse_values("seed", "1-3,7") == [1, 2, 3, 7]
     assert parse_values("alpha", "0.0,0.5") == [0.0, 0.5]
     assert parse_values("translator", "lstm-1,linear-2") == ["lstm-1", "linear-2"]
-    for name, text in (("seed", "1-x"), ("seed", "5-1"), ("shots", ""), ("alpha", "half")):
+    for name, text in (
+        ("seed", "1-x"),
+        ("seed", "5-1"),
+        ("seed", "1-100000"),
+        ("shots", ""),
+        ("alpha", "half"),
+    ):
         with pytest.raises(InvalidInput):
             parse_values(name, text)
 
