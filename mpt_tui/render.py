@@ -69,6 +69,7 @@ def _part(
         caption="\n".join(table.notes) if last and table.notes else None,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        collapse_padding=True,  # one space between columns: the runs list fits 80 columns
         caption_justify="left",
     )
     for name in table.label_columns:

@@ -163,3 +163,11 @@ def test_gpu_pool_runs_children_in_parallel_with_the_same_results(capsys, monkey
     events = mpt_json(capsys, *grid, "--gpus", "0,1", "--json")
     assert sum(e["event"] == "result" for e in events) == 2
     assert table_json(capsys) == reference
+
+
+def test_dry_run_fits_80_columns_without_cutting_values(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = mpt(capsys, "grid", "--preset", "table2", "--seeds", "1", "--dry-run")
+    assert code == 0
+    assert "…" not in out and max(map(len, out.splitlines())) <= 80
+    assert "separate" in out and "xnli-dev" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -229,29 +230,31 @@ def _display(as_json: bool, todo: int):
         yield progress.update
 
 
-def _dry_run(configs, store, as_json: bool) -> None:
+def _table():
     from rich import box
     from rich.table import Table
 
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+
+
+def _dry_run(configs, store, as_json: bool) -> None:
     from mpt_engine.grid import varying_fields
 
+    # method, shots and seed are in the run id (mpt-k64-s1-...)
     axes = [name for name in varying_fields(configs) if name not in ("method", "shots", "seed")]
     statuses = [store.status(config.run_id) for config in configs]
     if as_json:
         for config, status in zip(configs, statuses, strict=True):
             print_json({"run_id": config.run_id, "status": status, "config": config.to_dict()})
     else:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        table = _table()
         table.add_column("run", no_wrap=True, min_width=max(len(c.run_id) for c in configs))
-        for column in ("method", "shots", "seed", *axes, "status"):
-            table.add_column(column)
+        for column in (*axes, "status"):
+            table.add_column(column.replace("_", " "), no_wrap=True)
         for config, status in zip(configs, statuses, strict=True):
             values = config.to_dict()
             table.add_row(
                 config.run_id,
-                values["method"],
-                str(values["shots"]),
-                str(values["seed"]),
                 *("—" if values[name] is None else str(values[name]) for name in axes),
                 status,
             )
@@ -264,9 +267,6 @@ def _dry_run(configs, store, as_json: bool) -> None:
 
 
 def _status(configs, store, as_json: bool) -> None:
-    from rich import box
-    from rich.table import Table
-
     from mpt_engine.slurm import grid_status
 
     rows = grid_status(configs, store)
@@ -274,17 +274,15 @@ def _status(configs, store, as_json: bool) -> None:
         for config, state, job in rows:
             print_json({"run_id": config.run_id, "status": state, "slurm_job": job or None})
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = _table()
     table.add_column("run", no_wrap=True)
     table.add_column("status")
     table.add_column("slurm job")
     for config, state, job in rows:
         table.add_row(config.run_id, state, job)
     output_console().print(table)
-    counts: dict[str, int] = {}
-    for _, state, _ in rows:
-        counts[state] = counts.get(state, 0) + 1
-    summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+    states = Counter(state for _, state, _ in rows)
+    summary = ", ".join(f"{number} {state}" for state, number in sorted(states.items()))
     error_console().print(f"{count(len(rows), 'run')}: {summary}", highlight=False)
 
 
