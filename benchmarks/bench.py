@@ -33,7 +33,7 @@ from mpt_engine.config import PAPER_SHOTS, RunConfig
 from mpt_engine.data.examples import AlignmentPair, Example, TaskData
 from mpt_engine.data.local import LocalSource
 from mpt_engine.evaluate import predict_labels
-from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
 from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
 from mpt_engine.train import resolve_device
@@ -47,7 +47,7 @@ SHAPES = {
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
     ),
 }
-TEST_EXAMPLES = 15 * 5010
+TEST_EXAMPLES = len(XNLI_LANGUAGES) * XNLI_TEST_SIZE
 
 
 def data_root() -> Path:

@@ -5,6 +5,7 @@ XNLI_LANGUAGES = (
 )  # fmt: skip
 SOURCE_LANGUAGE = "en"
 TARGET_LANGUAGES = tuple(lang for lang in XNLI_LANGUAGES if lang != SOURCE_LANGUAGE)
+XNLI_TEST_SIZE = 5010  # test examples per language
 
 LANGUAGE_NAMES = {
     "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",

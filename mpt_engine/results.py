@@ -7,13 +7,16 @@ bad folder must not hide the others.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import parse_values
+from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
 from mpt_engine.store import RUN_ID, RunStore
 
 STATUSES = ("finished", "running", "failed", "diverged", "interrupted", "incomplete")
@@ -174,21 +177,33 @@ def find_run(store: RunStore, reference: str) -> StoredRun:
 
 
 def estimate_seconds(configs: Iterable, runs: Iterable[StoredRun]) -> float | None:
-    """Expected time of `configs` from finished runs of the same model, method and epochs
-    (falling back to the same model); None when nothing similar has run yet."""
-    by_setting: dict[tuple, list[float]] = {}
+    """Expected time of `configs`: their work (`work_units`) at the pace of finished runs of
+    the same model and method (falling back to the same model); None when nothing similar has
+    run yet."""
+    by_method: dict[tuple, list[float]] = {}
     by_model: dict[str, list[float]] = {}
     for run in runs:
         if run.result and "seconds" in run.result:
             config = run.config
-            key = (config.get("model"), config.get("method"), config.get("epochs"))
-            by_setting.setdefault(key, []).append(run.result["seconds"])
-            by_model.setdefault(config.get("model"), []).append(run.result["seconds"])
+            pace = run.result["seconds"] / work_units(config)
+            by_method.setdefault((config["model"], config["method"]), []).append(pace)
+            by_model.setdefault(config["model"], []).append(pace)
     total = 0.0
-    for config in configs:
-        key = (config.model, config.method.value, config.epochs)
-        seconds = by_setting.get(key) or by_model.get(config.model)
-        if not seconds:
+    for config in map(RunConfig.to_dict, configs):
+        paces = by_method.get((config["model"], config["method"])) or by_model.get(config["model"])
+        if not paces:
             return None
-        total += sum(seconds) / len(seconds)
+        total += work_units(config) * sum(paces) / len(paces)
     return total
+
+
+def work_units(config: Mapping[str, Any]) -> float:
+    """A run's cost in example passes: each trained example costs about three (forward and
+    backward) per view (MPT: English and both auxiliary sides; PCT: two), each evaluated
+    example (dev every epoch, then the test) one."""
+    shots, batch_size, epochs = config["shots"], config["batch_size"], config["epochs"]
+    aux_pairs = config.get("aux_size") or 0
+    steps = epochs * math.ceil(max(3 * shots, aux_pairs) / batch_size)
+    views = 3 if aux_pairs else 2 if config["method"] == "pct" else 1
+    tested = len(XNLI_LANGUAGES) * (config.get("test_limit") or XNLI_TEST_SIZE)
+    return 3 * steps * batch_size * views + epochs * 3 * shots + tested

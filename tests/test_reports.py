@@ -2,6 +2,7 @@
 computed here independently (numpy, scipy.stats)."""
 
 import csv
+import dataclasses
 import io
 import json
 import random
@@ -23,7 +24,14 @@ from mpt_engine.reports import (
     table1,
     table2,
 )
-from mpt_engine.results import load_runs, parse_where, select
+from mpt_engine.results import (
+    StoredRun,
+    estimate_seconds,
+    load_runs,
+    parse_where,
+    select,
+    work_units,
+)
 from mpt_engine.stats import TTest, t_test
 from mpt_engine.store import RunStore
 from mpt_engine.tables import export
@@ -274,3 +282,15 @@ def test_where_selects_by_typed_values(store):
         parse_where("method")
     with pytest.raises(InvalidInput, match="unknown option colour"):
         runs(store, "colour=red")
+
+
+def test_time_estimates_scale_with_the_work_of_a_run():
+    done = RunConfig(model="tiny", method="mpt", epochs=2, test_limit=100).resolved()
+    result = {"per_language": {}, "average": 40.0, "seconds": 10.0}
+    finished = StoredRun(done.run_id, Path("."), done.to_dict(), "finished", result, {})
+    assert estimate_seconds([done], [finished]) == pytest.approx(10.0)
+    longer = dataclasses.replace(done, epochs=20)
+    more = estimate_seconds([longer], [finished])
+    assert more / 10.0 == pytest.approx(work_units(longer.to_dict()) / work_units(done.to_dict()))
+    assert more > 5 * 10.0  # training dominates: ten times the epochs, most of ten times the time
+    assert estimate_seconds([dataclasses.replace(done, model="other")], [finished]) is None
