@@ -15,10 +15,13 @@ from mpt_engine.config import RunConfig
 from mpt_engine.store import RunStore
 from mpt_tui.live import LiveRun
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
+from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.help import HelpScreen
 from mpt_tui.screens.launcher import LauncherScreen
 from mpt_tui.screens.live import LiveScreen
 from mpt_tui.screens.results import ResultsScreen
+
+UNFINISHED = ("queued", "pending", "running", "testing")
 
 
 class MptApp(App):
@@ -132,29 +135,58 @@ class MptApp(App):
     def on_slurm_update(self, message: SlurmUpdate) -> None:
         self.runs.update(message.runs)
 
-    def cancel_runs(self) -> bool:
-        """Stop the running children and drop the queued runs, and cancel this app's Slurm tasks
-        still queued or running; False if nothing runs."""
-        pool = self.pool
-        active = [r for r in self.runs.values() if r.status in ("pending", "running", "testing")]
-        slurm = [c for c in self.slurm_configs if c.run_id in {r.run_id for r in active}]
-        if pool is None and not slurm:
-            return False
+    def _active_slurm(self) -> list[RunConfig]:
+        """This app's Slurm runs still queued or running."""
+        active = {run.run_id for run in self.runs.values() if run.status in UNFINISHED}
+        return [config for config in self.slurm_configs if config.run_id in active]
+
+    def action_cancel_runs(self) -> None:
+        """Ask, then stop the running children and drop the queued runs, and cancel this app's
+        Slurm tasks still queued or running."""
+        if self.pool is None and not self._active_slurm():
+            self.notify("nothing is running")
+            return
+        unfinished = sum(run.status in UNFINISHED for run in self.runs.values())
+        question = f"Cancel {unfinished} unfinished run{'s' if unfinished != 1 else ''}?"
+        self.push_screen(
+            ConfirmScreen(question, "Cancel them", "Keep going"), self._cancel_confirmed
+        )
+
+    def _cancel_confirmed(self, confirmed: bool | None) -> None:
+        if not confirmed:
+            return
+        pool, slurm = self.pool, self._active_slurm()
         if pool is not None:
             self.run_worker(pool.cancel, thread=True, group="cancel")
         if slurm:
             from mpt_engine.slurm import cancel
 
             self.run_worker(lambda: cancel(slurm, RunStore()), thread=True, group="cancel")
-        return True
+        self.notify("cancelling: running children stop, queued runs are dropped")
 
     async def action_quit(self) -> None:
+        """Quit at once when nothing trains here; else ask first (Slurm runs go on anyway)."""
+        if isinstance(self.screen, ConfirmScreen):
+            return  # already asking
+        if self.pool is None:
+            self.exit()
+            return
+        question = "Runs are training here: quit and stop them?"
+        self.push_screen(ConfirmScreen(question, "Quit", "Keep going"), self._quit_confirmed)
+
+    def _quit_confirmed(self, confirmed: bool | None) -> None:
+        if not confirmed:
+            return
         pool = self.pool
         if pool is not None:
             pool.cancel()  # children record themselves as interrupted; none is left behind
         self.exit()
 
     # -- conventions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The screen in view needs no key in the footer (and at 80 columns there is no room).
+        return not (action == "switch_mode" and parameters == (self.current_mode,))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -176,7 +208,11 @@ class MptApp(App):
             lambda: self.switch_mode("results"),
         )
         yield SystemCommand(
-            "Cancel runs", "Stop running children, drop queued runs", self.cancel_runs
+            "Cancel runs", "Stop running children, drop queued runs", self.action_cancel_runs
         )
+        if isinstance(screen, ResultsScreen):
+            yield SystemCommand(
+                "Sort runs", "By the column under the cursor; again: reverse", screen.action_sort
+            )
         yield SystemCommand("Help", "Screens and keys", self.action_help)
         yield SystemCommand("Light or dark", "Switch the theme", self.action_toggle_dark)

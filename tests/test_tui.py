@@ -2,15 +2,19 @@
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList
+from textual.geometry import Region
+from textual.widgets import Button, DataTable, Input, ProgressBar, Select, SelectionList
 
 from mpt_engine.config import build_config
 from mpt_engine.runner import execute
 from mpt_engine.store import RunStore
 from mpt_tui.app import MptApp
+from mpt_tui.live import LiveRun
+from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.help import HelpScreen
 from mpt_tui.screens.live import LiveScreen
@@ -48,24 +52,27 @@ def stored_run(run_id):
     return RunStore().folder(run_id)
 
 
-async def test_invalid_values_are_flagged_inline():
+async def test_invalid_values_are_flagged_in_the_field_and_said_in_the_launch_bar():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
         alpha = app.screen.query_one("#field-alpha", Input)
         alpha.focus()
         await pilot.press(*"1.5")
-        error = app.screen.query_one("#error-alpha", Label)
-        assert "alpha must be" in str(error.render())
-        assert alpha.has_class("invalid") and error.has_class("visible")
+        plan = app.screen.query_one("#plan")
+        assert "alpha must be" in str(plan.render())
+        assert alpha.has_class("invalid") and alpha.size.height == 1  # the value stays visible
         assert app.screen.query_one("#launch", Button).disabled
         await pilot.press("ctrl+r")  # launching a bad form does nothing
         assert app.current_mode == "launch" and not app.runs
         alpha.value = "0.3"
         await pilot.pause()
         assert not alpha.has_class("invalid")
-        app.screen.query_one("#field-seed", Input).value = "1-x"
+        app.screen.query_one("#field-seed", Input).value = "x,1"
+        app.screen.query_one("#field-aux_size", Input).value = "-5"
         await pilot.pause()
-        assert "expected integers" in str(app.screen.query_one("#error-seed", Label).render())
+        said = str(plan.render())  # every bad field, in the form's words, not as options
+        assert "seeds 'x,1': expected integers" in said and "aux size must be at least 1" in said
+        assert "--" not in said
 
 
 async def test_launch_a_smoke_run_and_watch_it():
@@ -99,25 +106,41 @@ async def start_a_long_run(pilot, app):
     return run, app.pool.active[0].process
 
 
-async def test_cancel_stops_the_child_and_leaves_the_run_incomplete():
+async def test_cancel_asks_then_stops_the_child_and_leaves_the_run_incomplete():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
         run, process = await start_a_long_run(pilot, app)
         await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep going
+        await pilot.pause(1.0)
+        assert isinstance(app.screen, LiveScreen) and process.poll() is None
+        assert run.status == "running"
+        await pilot.press("c")
+        await pilot.press("y")
         await wait_for(pilot, lambda: app.pool is None, timeout=60)
         assert process.poll() is not None  # the child is gone
         assert run.status == "interrupted"
+        progress = app.screen.query_one(ProgressBar)
+        assert progress.percentage is not None  # a still bar, not the pulse of a working one
         folder = stored_run(run.run_id)
         assert not (folder / "result.json").exists()
         last = json.loads((folder / "events.jsonl").read_text().splitlines()[-1])
         assert (last["event"], last["status"]) == ("run_failed", "interrupted")
 
 
-async def test_quitting_leaves_no_child_behind():
+async def test_quitting_while_training_asks_and_leaves_no_child_behind():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
         _, process = await start_a_long_run(pilot, app)
         await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # keep going
+        await pilot.pause(1.0)
+        assert app.return_code is None and process.poll() is None
+        await pilot.press("q", "enter")
+        await pilot.pause()
+        assert app.return_code == 0
     await asyncio.sleep(0)
     assert process.poll() is not None
 
@@ -133,7 +156,7 @@ def finished_runs():
 
 async def test_results_browser_opens_a_finished_run(finished_runs):
     app = MptApp()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f4")
         table = app.screen.query_one("#runs", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2)
@@ -141,13 +164,24 @@ async def test_results_browser_opens_a_finished_run(finished_runs):
         assert isinstance(app.screen, RunDetailScreen)
         grid = app.screen.query_one(AccuracyGrid)
         assert len(grid.per_language) == 15
+        shown = grid.render_lines(Region(0, 0, grid.size.width, grid.size.height))
+        last_row = shown[-1].text.split()  # nothing clipped: all 8 values, the average last
+        assert len(last_row) == 8 and last_row[-1] == f"{grid.average:.1f}"
+        settings = app.screen.query_one("#settings", DataTable)
+        assert settings.virtual_size.width <= settings.size.width
+        rows = map(settings.get_row_at, range(settings.row_count))
+        started = next(value for key, value in rows if key == "started_at")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", started)  # to the minute
         assert app.screen.query_one(LossPlot).drawn_steps > 0
         await pilot.press("escape")
         assert app.screen.query_one("#runs", DataTable)
 
 
-async def test_filter_and_table_one_and_export(finished_runs, tmp_path):
+async def test_filter_and_table_one_and_export(finished_runs, tmp_path, monkeypatch):
     app = MptApp()
+    said = []
+    monkeypatch.setattr(app, "notify", lambda message, **_: said.append(message))
+    monkeypatch.chdir(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
         runs = app.screen.query_one("#runs", DataTable)
@@ -166,10 +200,11 @@ async def test_filter_and_table_one_and_export(finished_runs, tmp_path):
         target = tmp_path / "table.md"
         app.screen.query_one("#export-format", Select).value = "md"
         await pilot.pause()
-        app.screen.query_one("#export-path", Input).value = str(target)
+        app.screen.query_one("#export-path", Input).value = "table.md"  # in the current folder
         await pilot.click("#export-write")
         await pilot.pause()
         assert not isinstance(app.screen, ExportScreen)
+        assert said[-1] == f"wrote {target}"  # where it went, in full
         text = target.read_text()
         assert "| Shots | Method | Seeds |" in text and "| 4 | SP | 2 |" in text
 
@@ -202,8 +237,14 @@ async def test_help_screen_and_modes():
         await pilot.press("escape")
         await pilot.press("f3")
         assert isinstance(app.screen, LiveScreen)
+        assert not app.screen.query_one(ProgressBar).display  # nothing to show progress of
+        footer = [active.binding.description for active in app.active_bindings.values()]
+        assert "Runs" not in footer and "Quit" in footer  # the screen in view has no key there
         await pilot.press("f2")
         assert app.current_mode == "launch"
+        await pilot.press("q")  # nothing trains: no question
+        await pilot.pause()
+        assert app.return_code == 0
 
 
 async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
@@ -229,7 +270,7 @@ async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
         )
         await wait_for(pilot, lambda: any(r.steps for r in app.runs.values()), timeout=60)
         assert isinstance(app.screen, LiveScreen)
-        await pilot.press("c")
+        await pilot.press("c", "y")
         await wait_for(
             pilot,
             lambda: (
@@ -241,3 +282,61 @@ async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
             pilot, lambda: all(r.status not in ("pending", "running") for r in app.runs.values())
         )
         assert not list(RunStore().root.glob("*/result.json"))
+
+
+async def test_a_preset_says_what_it_runs():
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        summary = app.screen.query_one("#preset-summary")
+        assert not summary.display
+        app.screen.query_one("#preset", Select).value = "smoke"
+        await pilot.pause()
+        assert summary.display
+        said = str(summary.render())
+        assert said == "smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, synthetic data, 3 epochs"
+        assert "4 runs" in str(app.screen.query_one("#plan").render())
+
+
+async def test_sort_key_sorts_the_runs_by_the_column_under_the_cursor(finished_runs):
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert "s" in app.active_bindings  # in the footer
+        assert "Sort runs" in [command.title for command in app.get_system_commands(app.screen)]
+
+        def seeds():
+            return [str(table.get_row_at(row)[3]) for row in range(table.row_count)]
+
+        await pilot.press("right", "right", "right")  # run, method, shots, seed
+        await pilot.press("s")
+        assert seeds() == ["1", "2"] and str(table.ordered_columns[3].label) == "seed ▲"
+        await pilot.press("s")
+        assert seeds() == ["2", "1"] and str(table.ordered_columns[3].label) == "seed ▼"
+        app.screen.query_one("#tabs").active = "tab-table1"
+        await pilot.pause()
+        assert "s" not in app.active_bindings  # report tables keep their order
+
+
+async def test_a_run_that_did_not_train_shows_a_still_progress_bar():
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.runs["failed-run"] = LiveRun("failed-run", {}, status="failed", error="no data")
+        await pilot.press("f3")
+        await pilot.pause(0.6)
+        progress = app.screen.query_one(ProgressBar)
+        assert progress.display and progress.percentage == 0
+
+
+def test_plots_tick_whole_steps_and_epochs():
+    from mpt_engine.figures import Panel, Series
+    from mpt_tui.plots import integer_ticks, render_panel
+
+    epochs = Panel("dev", "epoch", "accuracy", series=[Series("dev", [1, 2], [40.0, 42.0])])
+    assert integer_ticks(epochs, 60) == [1, 2]
+    assert "1.50" not in render_panel(epochs, 60, 12).plain
+    steps = Panel(
+        "losses", "step", "loss", series=[Series("total", list(range(1, 1238)), [1.0] * 1237)]
+    )
+    assert integer_ticks(steps, 60) == [200, 400, 600, 800, 1000, 1200]

@@ -16,7 +16,8 @@ SUFFIXES = {"csv": ".csv", "md": ".md", "latex": ".tex", "json": ".json"}
 
 
 class ExportScreen(ModalScreen[Path | None]):
-    """Asks for a format and a path; writes the file and returns its path (None: cancelled)."""
+    """Asks for a format and a path; writes the file and returns its absolute path (None:
+    cancelled)."""
 
     BINDINGS = [("escape", "cancel", "Cancel")]
 
@@ -48,7 +49,7 @@ class ExportScreen(ModalScreen[Path | None]):
     @on(Input.Submitted, "#export-path")
     def _write(self) -> None:
         fmt = self.query_one("#export-format", Select).value
-        path = Path(self.query_one("#export-path", Input).value).expanduser()
+        path = Path(self.query_one("#export-path", Input).value).expanduser().resolve()
         try:
             path.write_text(export(self.table, fmt), encoding="utf-8")
         except OSError as error:

@@ -11,25 +11,28 @@ HELP = """\
 # mpt
 
 **F2 (or 1) Launch** — choose methods, shots, seeds, backbone, data and ablation settings, or a
-preset (`table1` is the paper's 180 runs). Empty fields show, greyed, what they will be. Lists
-are comma-separated; integers take ranges (`1-5`). Bad values are flagged under their field.
-`ctrl+r` launches: each run trains in its own child process, so a crash never takes the app
-down, or, with the executor set to Slurm, the runs go to the cluster as one job array
-(GPUs per run and partition beside it). Finished runs are never trained again.
+preset (`table1` is the paper's 180 runs); the line under the preset says what it runs, and
+ticked boxes or filled fields replace its lists. Empty fields show, greyed, what they will be.
+Lists are comma-separated; integers take ranges (`1-5`). A bad value turns its field red, and
+the bar at the bottom says what is wrong. `ctrl+r` launches: each run trains in its own child
+process, so a crash never takes the app down, or, with the executor set to Slurm, the runs go
+to the cluster as one job array (GPUs per run and partition beside it). Finished runs are
+never trained again.
 
 **F3 (or 2) Runs** — the queue, and for the highlighted run its progress, loss curves (total, CE,
 KL), dev accuracy and, after testing, the 15-language grid (red: chance, green: best).
-`c` cancels: running children stop and are recorded as interrupted, queued runs are dropped.
+`c` cancels after asking (`y` or `enter` yes, `n` or `escape` no): running children stop and
+are recorded as interrupted, queued runs are dropped.
 
 **F4 (or 3) Results** — every run in the store, including those started by `mpt run`
 and `mpt grid` (refreshed every two seconds). `/` goes to the filter (`method=mpt shots=64`,
-or part of a run id); click a column header to sort; `enter` opens a run. Tabs: **Table I**
-(mean ± std over seeds, best per shot setting in bold), **Families** (Figure 3: gain of MPT
-over SP), **Compare** (two selections, two-tailed t-test). `e` exports the table in view
-(CSV, Markdown, LaTeX, JSON).
+or part of a run id); `s` sorts by the column under the cursor, pressed again the other way
+(or click a header); `enter` opens a run. Tabs: **Table I** (mean ± std over seeds, best per
+shot setting in bold), **Families** (Figure 3: gain of MPT over SP), **Compare** (two
+selections, two-tailed t-test). `e` exports the table in view (CSV, Markdown, LaTeX, JSON).
 
-**Everywhere** — `F1` or `?` this help, `ctrl+p` the command palette, `q` quit (children are stopped
-first), `ctrl+t` light or dark theme.
+**Everywhere** — `F1` or `?` this help, `ctrl+p` the command palette, `ctrl+t` light or dark
+theme, `q` quit (while runs train here, after asking: their children are stopped first).
 """
 
 

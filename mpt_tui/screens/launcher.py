@@ -16,6 +16,7 @@ from mpt_engine.config import GRID_NAMES, PAPER_SHOTS, PRESETS, Method, RunConfi
 from mpt_engine.errors import MptError
 from mpt_engine.grid import GRID_PRESETS, expand, parse_values
 from mpt_tui import state
+from mpt_tui.wording import in_app_words
 
 # Text fields: (config field, label, what it takes); the first two sit under the methods.
 TEXT_FIELDS = (
@@ -32,6 +33,8 @@ TEXT_FIELDS = (
     ("lr", "learning rate", "e.g. 4e-5"),
     ("test_limit", "test limit", "examples per language; empty: all"),
 )
+# What engine messages call a field (--seed, aux_size), as the form labels it.
+LABELS = {name: label for name, label, _ in TEXT_FIELDS}
 DATA_CHOICES = ("hub", "local", "synthetic")
 PRESET_CHOICES = ("smoke", *GRID_NAMES)
 
@@ -58,6 +61,7 @@ class LauncherScreen(Screen):
                     prompt="default",
                     compact=True,
                 )
+            yield Static("", id="preset-summary")
             with Horizontal(id="choices"):
                 with Vertical():
                     yield Label("methods")
@@ -71,7 +75,6 @@ class LauncherScreen(Screen):
                         *((str(k), k) for k in PAPER_SHOTS), id="shots", compact=True
                     )
                     yield Input(placeholder="other k: e.g. 3,5", id="shots-custom", compact=True)
-                    yield Label("", id="error-shots-custom", classes="field-error")
             yield from self._text_rows(TEXT_FIELDS[2:])
             with Horizontal(classes="form-row"):
                 yield Label("executor", classes="field-label")
@@ -87,7 +90,6 @@ class LauncherScreen(Screen):
             with Horizontal(classes="form-row"):
                 yield Label("GPUs", classes="field-label", id="gpus-label")
                 yield Input(id="gpus", compact=True)
-            yield Label("", id="error-gpus", classes="field-error")
         with Horizontal(id="launch-bar"):
             yield Static("", id="plan")
             yield Button("Launch", id="launch", variant="primary")
@@ -98,11 +100,12 @@ class LauncherScreen(Screen):
             with Horizontal(classes="form-row"):
                 yield Label(label, classes="field-label")
                 yield Input(id=f"field-{name}", tooltip=hint, compact=True)
-            yield Label("", id=f"error-{name}", classes="field-error")
 
     def on_mount(self) -> None:
+        self.errors: dict[str, str] = {}  # field id -> what is wrong with its value
         self._restore(state.load())
         self._update_placeholders()
+        self._describe_preset()
         self.refresh_plan()
 
     # -- reading the form --------------------------------------------------------------------
@@ -194,12 +197,13 @@ class LauncherScreen(Screen):
     def _choice_changed(self) -> None:
         self._executor_changed()
         self._update_placeholders()
+        self._describe_preset()
         self.refresh_plan()
 
     def _check_field(self, widget: Input) -> None:
-        """Flag a bad value next to its field, before anything is launched."""
+        """Flag a bad value before anything is launched: the field in red, the message in the
+        launch bar (refresh_plan)."""
         name = widget.id.removeprefix("field-")
-        error = self.query_one(f"#error-{name}", Label)
         message = ""
         text = widget.value.strip()
         if text:
@@ -211,10 +215,12 @@ class LauncherScreen(Screen):
                     for value in parse_values(field, text):
                         RunConfig(**{field: value})
             except (MptError, ValueError) as problem:
-                message = str(problem)
+                message = in_app_words(problem, LABELS)
         widget.set_class(bool(message), "invalid")
-        error.update(message)
-        error.set_class(bool(message), "visible")
+        if message:
+            self.errors[widget.id] = message
+        else:
+            self.errors.pop(widget.id, None)
 
     def plan(self):
         """The runs the form describes; raises MptError for a bad form."""
@@ -226,11 +232,16 @@ class LauncherScreen(Screen):
 
         plan = self.query_one("#plan", Static)
         button = self.query_one("#launch", Button)
-        try:
-            configs = self.plan()
-            self.slurm_options() if self.on_slurm() else self.gpu_slots()
-        except (MptError, ValueError) as problem:
-            plan.update(Text.assemble(("✗ ", "bold red"), str(problem)))
+        problems = list(self.errors.values())
+        if not problems:
+            try:
+                configs = self.plan()
+                self.slurm_options() if self.on_slurm() else self.gpu_slots()
+            except (MptError, ValueError) as problem:
+                problems = [in_app_words(problem, LABELS)]
+        if problems:
+            lines = (Text.assemble(("✗ ", "bold red"), problem) for problem in problems)
+            plan.update(Text("\n").join(lines))
             button.disabled = True
             return
         store = RunStore()
@@ -258,6 +269,13 @@ class LauncherScreen(Screen):
             value = lists.get(name, defaults.get(name))
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
             self.query_one(f"#field-{name}", Input).placeholder = "all" if value is None else shown
+
+    def _describe_preset(self) -> None:
+        """Say what the preset runs: its boxes stay unticked, its lists are not fields."""
+        summary = self.query_one("#preset-summary", Static)
+        preset = self._preset()
+        summary.display = preset is not None
+        summary.update(preset_summary(preset) if preset else "")
 
     # -- remembering -------------------------------------------------------------------------
 
@@ -292,7 +310,7 @@ class LauncherScreen(Screen):
             slurm = self.slurm_options() if self.on_slurm() else None
             slots = [] if slurm else self.gpu_slots()
         except (MptError, ValueError) as problem:
-            self.notify(str(problem), severity="error")
+            self.notify(in_app_words(problem, LABELS), severity="error")
             return
         state.save(self.form_values())
         if slurm:
@@ -308,6 +326,26 @@ class LauncherScreen(Screen):
         for select in self.query(Select):
             if select.id != "executor":
                 select.clear()
+
+
+def preset_summary(name: str) -> Text:
+    """`smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, synthetic data, 3 epochs`, from the
+    engine's presets: the grid's lists, then its run settings (else its description)."""
+    grid, settings = GRID_PRESETS[name], PRESETS[name]
+    axes = [_axis(field, values) for field, values in grid.lists.items()]
+    if len(grid.variants) > 1:
+        axes.append(f"{len(grid.variants)} variants")
+    shown = [f"{settings[key]} {key}" for key in ("model", "data", "epochs") if key in settings]
+    return Text.assemble(
+        (f"{name}: ", "bold"), " × ".join(axes), " — ", ", ".join(shown) or grid.description
+    )
+
+
+def _axis(field: str, values: tuple) -> str:
+    if field == "method":
+        return ", ".join(values)
+    listed = ",".join(map(str, values))
+    return f"k={listed}" if field == "shots" else f"{LABELS[field]} {listed}"
 
 
 def _duration(seconds: float) -> str:

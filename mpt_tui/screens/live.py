@@ -31,7 +31,7 @@ STATUS_STYLES = {
 
 class LiveScreen(Screen):
     AUTO_FOCUS = "#queue"
-    BINDINGS = [("c", "cancel", "Cancel runs")]
+    BINDINGS = [("c", "app.cancel_runs", "Cancel runs")]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,21 +80,17 @@ class LiveScreen(Screen):
         progress = self.query_one("#run-progress", ProgressBar)
         plot = self.query_one("#loss-plot", LossPlot)
         grid = self.query_one("#accuracy-grid", AccuracyGrid)
+        progress.display = run is not None
         if run is None:
             return
         if plot.run is not run:
             plot.show(run)
         else:
             plot.redraw(force)
-        progress.update(total=run.total_steps or None, progress=len(run.steps))
+        # Always a total: without one the bar pulses, as if a failed or queued run were working.
+        progress.update(total=run.total_steps or 1, progress=len(run.steps))
         status.update(_status_line(run))
         grid.show(run.per_language, run.average)
-
-    def action_cancel(self) -> None:
-        if self.app.cancel_runs():
-            self.notify("cancelling: running children stop, queued runs are dropped")
-        else:
-            self.notify("nothing is running")
 
 
 def _queue_cells(run: LiveRun) -> list:

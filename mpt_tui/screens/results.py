@@ -27,15 +27,20 @@ from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
 from mpt_tui.screens.export import ExportScreen
-from mpt_tui.screens.run_detail import RunDetailScreen
+from mpt_tui.screens.run_detail import RunDetailScreen, minute
 from mpt_tui.widgets import report_table
+from mpt_tui.wording import in_app_words
 
 RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started")
 
 
 class ResultsScreen(Screen):
     AUTO_FOCUS = "#runs"
-    BINDINGS = [("e", "export", "Export"), ("slash", "focus_filter", "Filter")]
+    BINDINGS = [
+        ("e", "export", "Export"),
+        ("slash", "focus_filter", "Filter"),
+        ("s", "sort", "Sort"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,7 +51,7 @@ class ResultsScreen(Screen):
         )
         with TabbedContent(id="tabs"):
             with TabPane("Runs", id="tab-runs"):
-                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="runs", cursor_type="cell", zebra_stripes=True)
             with TabPane("Table I", id="tab-table1"):
                 yield Static(id="table1-note", classes="note")
                 yield DataTable(id="table1", cursor_type="cell")
@@ -65,9 +70,6 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        runs = self.query_one("#runs", DataTable)
-        for column in RUN_COLUMNS:
-            runs.add_column(column, key=column)
         self.store = RunStore()
         self.runs: list[StoredRun] = []
         self.sort = ("started", False)
@@ -105,7 +107,7 @@ class ResultsScreen(Screen):
             runs = self.selected_runs()
         except (MptError, ValueError) as problem:
             filter_input.add_class("invalid")
-            filter_input.tooltip = str(problem)
+            filter_input.tooltip = in_app_words(problem)
             return
         filter_input.remove_class("invalid")
         self._fill_runs(runs)
@@ -116,13 +118,16 @@ class ResultsScreen(Screen):
 
     def _fill_runs(self, runs: list[StoredRun]) -> None:
         table = self.query_one("#runs", DataTable)
-        cursor = table.cursor_row
-        table.clear()
+        cursor = table.cursor_coordinate
+        table.clear(columns=True)
         column, reverse = self.sort
+        for name in RUN_COLUMNS:  # the sorted column says which way
+            arrow = (" ▼" if reverse else " ▲") if name == column else ""
+            table.add_column(name + arrow, key=name)
         for run in sorted(runs, key=lambda r: _sort_key(r, column), reverse=reverse):
             table.add_row(*_run_cells(run), key=run.run_id)
         if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+            table.move_cursor(row=min(cursor.row, table.row_count - 1), column=cursor.column)
 
     def _report(self, name: str, build) -> ResultTable | None:
         note = self.query_one(f"#{name}-note", Static)
@@ -163,14 +168,30 @@ class ResultsScreen(Screen):
         self.rebuild()
 
     @on(DataTable.HeaderSelected, "#runs")
-    def _sort(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
+
+    def action_sort(self) -> None:
+        """Sort the runs by the column under the cursor."""
+        self.sort_by(RUN_COLUMNS[self.query_one("#runs", DataTable).cursor_column])
+
+    def sort_by(self, column: str) -> None:
+        """Sort the runs by `column`; if they are already, the other way."""
         self.sort = (column, not self.sort[1] if self.sort[0] == column else False)
         self.rebuild()
 
-    @on(DataTable.RowSelected, "#runs")
-    def _open(self, event: DataTable.RowSelected) -> None:
-        run = next((r for r in self.runs if r.run_id == event.row_key.value), None)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sort":  # only the runs sort (report tables keep the paper's order)
+            return self.query_one("#tabs", TabbedContent).active == "tab-runs"
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    @on(DataTable.CellSelected, "#runs")
+    def _open(self, event: DataTable.CellSelected) -> None:
+        run = next((r for r in self.runs if r.run_id == event.cell_key.row_key.value), None)
         if run is not None:
             self.app.push_screen(RunDetailScreen(run))
 
@@ -217,7 +238,7 @@ def _run_cells(run: StoredRun) -> list:
         Text(str(run.config.get("seed", "?")), justify="right"),
         Text(average, justify="right"),
         Text(status, style=style),
-        run.started_at[5:16].replace("T", " "),
+        minute(run.started_at)[5:],
     ]
 
 

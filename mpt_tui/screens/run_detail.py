@@ -42,7 +42,8 @@ class RunDetailScreen(Screen):
         record = self.stored.record
         for key in RECORD_KEYS:
             if record.get(key):
-                table.add_row(key, str(record[key]))
+                value = str(record[key])
+                table.add_row(key, minute(value) if key.endswith("_at") else value)
         git = record.get("git") or {}
         if git:
             table.add_row(
@@ -65,3 +66,8 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#detail-plot", LossPlot).show(run)
         self.query_one("#detail-grid", AccuracyGrid).show(run.per_language, average)
+
+
+def minute(timestamp: str) -> str:
+    """`2026-11-24T22:37:08+00:00` (the record's UTC time) as `2026-11-24 22:37`."""
+    return timestamp[:16].replace("T", " ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.color import Color, blend_rgb
 from rich.style import Style
 from rich.table import Table
@@ -23,14 +22,13 @@ def heat_style(accuracy: float, top: float) -> Style:
 
 def grid_table(per_language: dict[str, float], average: float | None, columns: int) -> Table:
     """Languages in rows of `columns`, the average last; missing languages show a dot."""
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_header=False)
     names = [*XNLI_LANGUAGES, "avg"]
     values = {**per_language, "avg": average}
     top = max([v for v in values.values() if v is not None], default=CHANCE)
     chunks = [names[start : start + columns] for start in range(0, len(names), columns)]
     for _ in range(len(chunks[0])):
         table.add_column(justify="center", min_width=5)
-    table.show_header = False
     for chunk in chunks:
         table.add_row(*(f"[bold]{name.upper()}[/]" for name in chunk))
         cells = []
@@ -57,6 +55,7 @@ class AccuracyGrid(Static):
         self._draw()
 
     def _draw(self) -> None:
-        # 16 cells (15 languages and the average) of 7 characters: 1, 2 or 4 rows of them.
-        columns = next((n for n in (16, 8) if self.size.width >= 7 * n), 4)
+        # 16 cells (15 languages and the average), 5 characters and a space either side but at
+        # the edges: 1, 2 or 4 rows of them.
+        columns = next((n for n in (16, 8) if self.size.width >= 7 * n - 2), 4)
         self.update(grid_table(self.per_language, self.average, columns))
