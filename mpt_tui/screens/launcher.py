@@ -22,7 +22,7 @@ from mpt_tui.wording import in_app_words
 TEXT_FIELDS = (
     ("seed", "seeds", "list or range: 1-5"),
     ("model", "backbone", "hub id, folder or tiny"),
-    ("translator", "translator", "linear-1/2, lstm-1/2, transformer-1/2, none"),
+    ("translator", "translator", "linear-1/2, lstm-1/2, transformer-1/2, none, separate"),
     ("position", "position", "prefix, midfix, suffix, endfix"),
     ("prompt_length", "prompt length", "tokens, e.g. 4"),
     ("alpha", "alpha", "0..1, e.g. 0.0,0.5,1.0"),
