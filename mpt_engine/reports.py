@@ -342,6 +342,36 @@ def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
     return table
 
 
+def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUMNS) -> ResultTable:
+    """Our Table II beside the published one, with the difference per cell; p-values by the
+    paper's own test unless `test` says otherwise."""
+    published = paper_results()["table2_64_shots"]
+    ours = table2(runs, test)
+    table = ResultTable(
+        title=f"Ours vs the paper's Table II ({paper_results()['source']})",
+        label_columns=["Model", "Source"],
+        value_columns=ours.value_columns,
+        notes=[*ours.notes, "ours: mean over seeds; Δ = ours − paper"],
+    )
+    for row in ours.rows:
+        name, seeds = row.labels
+        means = [Cell(cell.value, fmt=cell.fmt) for cell in row.cells]
+        table.rows.append(Row([name, f"ours ({seeds} seeds)"], means))
+        if name not in published:  # our second reading of "w/o prompt translator"
+            continue
+        paper = [
+            *map(Cell, published[name]["values"]),
+            Cell(published[name]["p_value"], fmt=P_FORMAT),
+        ]
+        table.rows.append(Row([name, "paper"], paper))
+        deltas = [
+            Cell(None if mine.value is None else mine.value - theirs.value)
+            for mine, theirs in zip(means[:-1], paper[:-1], strict=True)
+        ]
+        table.rows.append(Row([name, "Δ"], [*deltas, Cell(None)]))
+    return table
+
+
 def _paper_settings(config: Mapping[str, Any]) -> bool:
     """Whether a run uses the paper's prompt, translator and alpha (its method's Table I row)."""
     defaults = RunConfig().to_dict()

@@ -21,6 +21,7 @@ from mpt_engine.reports import (
     families,
     paper_comparison,
     paper_results,
+    paper_table2_comparison,
     table1,
     table2,
 )
@@ -294,3 +295,14 @@ def test_time_estimates_scale_with_the_work_of_a_run():
     assert more / 10.0 == pytest.approx(work_units(longer.to_dict()) / work_units(done.to_dict()))
     assert more > 5 * 10.0  # training dominates: ten times the epochs, most of ten times the time
     assert estimate_seconds([dataclasses.replace(done, model="other")], [finished]) is None
+
+
+def test_table2_beside_the_papers(store):
+    table = paper_table2_comparison(runs(store, "shots=4"))
+    published = paper_results()["table2_64_shots"]["w/o consistency loss"]
+    rows = {(row.labels[0], row.labels[1].split()[0]): row for row in table.rows}
+    ours, paper = rows[("w/o consistency loss", "ours")], rows[("w/o consistency loss", "paper")]
+    assert [cell.value for cell in paper.cells] == [*published["values"], published["p_value"]]
+    delta = rows[("w/o consistency loss", "Δ")]
+    assert delta.cells[0].value == pytest.approx(ours.cells[0].value - published["values"][0])
+    assert ("w/o translator, own p^T", "paper") not in rows  # not in the paper

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mpt_engine.config import Method
+from mpt_engine.errors import InvalidInput
 from mpt_engine.stats import TTest
 from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
 
@@ -240,8 +241,23 @@ def ablation(
 
 
 @app.command()
-def paper(where: Where = None, fmt: Format = "text") -> None:
-    """Our Table I means beside the paper's published numbers, with the difference per cell."""
-    from mpt_engine.reports import paper_comparison
+def paper(
+    where: Where = None,
+    table_number: Annotated[
+        int, typer.Option("--table", help="1 (Table I) or 2 (Table II, 64 shots)")
+    ] = 1,
+    test: Annotated[
+        TTest,
+        typer.Option("--test", help="Table II's p-values: columns (the paper's), welch, paired"),
+    ] = TTest.COLUMNS,
+    fmt: Format = "text",
+) -> None:
+    """Our means beside the paper's published Table I or II, with the difference per cell."""
+    from mpt_engine.reports import paper_comparison, paper_table2_comparison
 
-    show_table(paper_comparison(_runs(where)), fmt)
+    if table_number == 1:
+        show_table(paper_comparison(_runs(where)), fmt)
+    elif table_number == 2:
+        show_table(paper_table2_comparison(_runs(where, shots=64), test), fmt)
+    else:
+        raise InvalidInput(f"--table {table_number}: the paper has Tables I and II")
