@@ -290,10 +290,12 @@ def local_model(name: str) -> str | None:
 
 
 def field_help(name: str) -> str:
-    """The one-line help of a config field, with its default."""
+    """The one-line help of a config field, with its default (an unset default is explained
+    by the help itself)."""
     spec = next(f for f in dataclasses.fields(RunConfig) if f.name == name)
-    default = _plain(spec.default)
-    return f"{spec.metadata['help']} [default: {default}]"
+    if spec.default is None:
+        return spec.metadata["help"]
+    return f"{spec.metadata['help']} [default: {_plain(spec.default)}]"
 
 
 def _choice(name: str, value: Any, enum: type[StrEnum]) -> StrEnum:
