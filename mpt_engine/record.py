@@ -18,6 +18,11 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def minute(timestamp: str) -> str:
+    """A record's time, `2026-11-24T22:37:08+00:00` (UTC), as `2026-11-24 22:37`."""
+    return timestamp[:16].replace("T", " ")
+
+
 def collect() -> dict[str, Any]:
     return {
         "started_at": now(),

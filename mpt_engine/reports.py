@@ -14,6 +14,7 @@ from typing import Any
 from mpt_engine.config import NON_IDENTITY, Method, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.record import minute
 from mpt_engine.results import StoredRun
 from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
 from mpt_engine.tables import Cell, ResultTable, Row, count
@@ -414,7 +415,7 @@ def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
             str(run.config.get("shots", "?")),
             str(run.config.get("seed", "?")),
             run.status,
-            run.started_at[:16].replace("T", " "),
+            minute(run.started_at),
         ]
         table.rows.append(Row(labels, [Cell(run.average)]))
     return table

@@ -21,13 +21,14 @@ from textual.widgets import (
 )
 
 from mpt_engine.errors import MptError
+from mpt_engine.record import minute
 from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, load_runs, parse_where, select
 from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
 from mpt_tui.screens.export import ExportScreen
-from mpt_tui.screens.run_detail import RunDetailScreen, minute
+from mpt_tui.screens.run_detail import RunDetailScreen
 from mpt_tui.widgets import report_table
 from mpt_tui.wording import in_app_words
 

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from mpt_engine.record import minute
 from mpt_engine.results import StoredRun, read_run
 from mpt_tui.live import LiveRun
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
@@ -66,8 +67,3 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#detail-plot", LossPlot).show(run)
         self.query_one("#detail-grid", AccuracyGrid).show(run.per_language, average)
-
-
-def minute(timestamp: str) -> str:
-    """`2026-11-24T22:37:08+00:00` (the record's UTC time) as `2026-11-24 22:37`."""
-    return timestamp[:16].replace("T", " ")
