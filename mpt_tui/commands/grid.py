@@ -209,7 +209,8 @@ def grid(
     # closing(updates) stops children and records interrupted runs
     with contextlib.closing(updates), _display(as_json, todo) as show:
         for run_id, event in updates:
-            codes += [event.exit_code] if event.kind == "run_failed" else []
+            if event.kind == "run_failed":
+                codes.append(event.exit_code)
             show(run_id, event)
     if codes:
         error_console().print(

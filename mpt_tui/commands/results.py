@@ -46,7 +46,7 @@ Test = Annotated[
     TTest,
     typer.Option(
         "--test",
-        help="welch (over seeds), paired (matched seeds) or, for table2, columns: Student's "
+        help="welch (over seeds), paired (matched seeds) or, for Table II, columns: Student's "
         "t-test across the 16 column means, which reproduces the paper's Table II p-values",
     ),
 ]
@@ -246,10 +246,7 @@ def paper(
     table_number: Annotated[
         int, typer.Option("--table", help="1 (Table I) or 2 (Table II, 64 shots)")
     ] = 1,
-    test: Annotated[
-        TTest,
-        typer.Option("--test", help="Table II's p-values: columns (the paper's), welch, paired"),
-    ] = TTest.COLUMNS,
+    test: Test = TTest.COLUMNS,
     fmt: Format = "text",
 ) -> None:
     """Our means beside the paper's published Table I or II, with the difference per cell."""
