@@ -199,11 +199,13 @@ def estimate_seconds(configs: Iterable, runs: Iterable[StoredRun]) -> float | No
 
 def work_units(config: Mapping[str, Any]) -> float:
     """A run's cost in example passes: each trained example costs about three (forward and
-    backward) per view (MPT: English and both auxiliary sides; PCT: two), each evaluated
-    example (dev every epoch, then the test) one."""
+    backward) per view (MPT: English and, unless alpha = 1, both auxiliary sides; PCT: two),
+    each evaluated example (dev every epoch, then the test) one. The auxiliary corpus sets the
+    length of MPT's epoch even at alpha = 1."""
     shots, batch_size, epochs = config["shots"], config["batch_size"], config["epochs"]
     aux_pairs = config.get("aux_size") or 0
     steps = epochs * math.ceil(max(3 * shots, aux_pairs) / batch_size)
-    views = 3 if aux_pairs else 2 if config["method"] == "pct" else 1
+    aligns = aux_pairs and config.get("alpha", 1.0) < 1.0
+    views = 3 if aligns else 2 if config["method"] == "pct" else 1
     tested = len(XNLI_LANGUAGES) * (config.get("test_limit") or XNLI_TEST_SIZE)
     return 3 * steps * batch_size * views + epochs * 3 * shots + tested

@@ -295,6 +295,8 @@ def test_time_estimates_scale_with_the_work_of_a_run():
     assert more / 10.0 == pytest.approx(work_units(longer.to_dict()) / work_units(done.to_dict()))
     assert more > 5 * 10.0  # training dominates: ten times the epochs, most of ten times the time
     assert estimate_seconds([dataclasses.replace(done, model="other")], [finished]) is None
+    without_kl = dataclasses.replace(done, alpha=1.0).resolved().to_dict()
+    assert 0 < work_units(without_kl) < work_units(done.to_dict())  # same steps, no aux views
 
 
 def test_table2_beside_the_papers(store):
