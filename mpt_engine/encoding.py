@@ -71,13 +71,10 @@ def _layout(probe) -> list[tuple[str, int, int]]:
 
 
 def truncate_pair(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
-    """Longest-first truncation to `budget` tokens, as one-token-at-a-time cutting would do it:
-    cut the longer part; on a tie, cut the second."""
-    if budget < 2:
-        raise InvalidInput(
-            f"max_length leaves {budget} tokens for premise and hypothesis; raise --max-length"
-        )
-    excess = len(first) + len(second) - budget
+    """Longest-first truncation to `budget` tokens (transformers' `longest_first`, which PCT's
+    code uses), as one-token-at-a-time cutting would do it: cut the longer part; on a tie, cut
+    the second."""
+    excess = _excess(first, second, budget)
     if excess <= 0:
         return first, second
     keep_first, keep_second = len(first), len(second)
@@ -90,6 +87,27 @@ def truncate_pair(first: list[int], second: list[int], budget: int) -> tuple[lis
     keep_first -= rest // 2
     keep_second -= rest - rest // 2
     return first[:keep_first], second[:keep_second]
+
+
+def truncate_second_first(
+    first: list[int], second: list[int], budget: int
+) -> tuple[list[int], list[int]]:
+    """xlmrprompt's rule for its one-segment cloze pattern (`PVP.truncate`, `_remove_last`):
+    each cut takes the last token of the last part that still has one, so the hypothesis is
+    emptied before the premise is cut."""
+    excess = _excess(first, second, budget)
+    if excess <= 0:
+        return first, second
+    cut_second = min(excess, len(second))
+    return first[: len(first) - (excess - cut_second)], second[: len(second) - cut_second]
+
+
+def _excess(first: list[int], second: list[int], budget: int) -> int:
+    if budget < 2:
+        raise InvalidInput(
+            f"max_length leaves {budget} tokens for premise and hypothesis; raise --max-length"
+        )
+    return len(first) + len(second) - budget
 
 
 @dataclass

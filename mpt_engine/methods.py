@@ -21,12 +21,12 @@ from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
-    PCT_VERBALIZER,
     SOFT_PROMPT_VERBALIZER,
     ClozeTemplate,
     CrossLingualTemplate,
     PairTemplate,
     label_word_ids,
+    pct_label_ids,
 )
 
 
@@ -142,7 +142,7 @@ class CrossLingualTemplateMethod:
         self.backbone = masked_lm
         self.model = PromptedMaskedLM(masked_lm)
         self.template = CrossLingualTemplate(tokenizer, config.max_length)
-        self.label_ids = torch.tensor(label_word_ids(tokenizer, PCT_VERBALIZER))
+        self.label_ids = torch.tensor(pct_label_ids(tokenizer))
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
         self.seed = config.seed
@@ -193,6 +193,8 @@ class FineTuningMethod:
     """FT: a sequence-classification head on the pair encoding, the whole model trained."""
 
     load_backbone = staticmethod(backbone.load_classifier)
+
+    label_ids = None  # a classification head, no label words
 
     def __init__(self, config: RunConfig, tokenizer, classifier):
         self.backbone = self.model = classifier

@@ -9,9 +9,9 @@ from typing import ClassVar
 
 from mpt_engine.config import PromptPosition
 from mpt_engine.data.examples import Example
-from mpt_engine.encoding import Encoded, SpecialTokens, truncate_pair
+from mpt_engine.encoding import Encoded, SpecialTokens, truncate_pair, truncate_second_first
 from mpt_engine.errors import InvalidInput
-from mpt_engine.languages import LABELS
+from mpt_engine.languages import LABELS, SOURCE_LANGUAGE
 from mpt_engine.token_cache import fingerprint, tokenize
 
 # Zhao & Schütze's English verbalizer, used for every test language (SP and MPT).
@@ -42,14 +42,53 @@ _MASK = "<mask>"
 
 
 def label_word_ids(tokenizer, verbalizer: dict[str, str]) -> list[int]:
-    """The rows of W_Z in Eq. (2), in LABELS order. A word split into several pieces is
-    represented by its last piece, as in Zhao & Schütze's code."""
+    """The rows of W_Z in Eq. (2), in LABELS order, as xlmrprompt's `get_verbalization_ids`
+    finds them: the word encoded on its own (XLM-R: `▁right`); a word split into several pieces
+    is represented by its last piece."""
     ids = [
         tokenizer(verbalizer[label], add_special_tokens=False)["input_ids"][-1] for label in LABELS
     ]
+    return _distinct(ids, verbalizer)
+
+
+def pct_label_ids(tokenizer) -> list[int]:
+    """PCT's label words as its template spells them: the mask follows `Answer:` with no space,
+    so each word is the first piece after the cue (XLM-R: `yes` 63736, `may` 11354 of "maybe",
+    `no` 157, the ids hard-coded in PCT's code). A tokenizer that merges cue and word (the tiny
+    BPE one) falls back to the word's own first piece."""
+    cue = PCT_TEMPLATES[SOURCE_LANGUAGE].split("?")[1].split(_MASK)[0].strip()
+    cue_ids = tokenizer(cue, add_special_tokens=False)["input_ids"]
+    ids = []
+    for label in LABELS:
+        word = PCT_VERBALIZER[label]
+        filled = tokenizer(cue + word, add_special_tokens=False)["input_ids"]
+        follows = filled[: len(cue_ids)] == cue_ids and len(filled) > len(cue_ids)
+        own = tokenizer(word, add_special_tokens=False)["input_ids"]
+        ids.append(filled[len(cue_ids)] if follows else own[0])
+    return _distinct(ids, PCT_VERBALIZER)
+
+
+def _distinct(ids: list[int], verbalizer: dict[str, str]) -> list[int]:
     if len(set(ids)) != len(ids):
         raise InvalidInput(f"label words {list(verbalizer.values())} share a token id {ids}")
     return ids
+
+
+def verbalizer_record(tokenizer, ids: Sequence[int]) -> dict[str, dict]:
+    """What a run classified: each label's token id and piece."""
+    pieces = tokenizer.convert_ids_to_tokens(list(ids))
+    return {
+        label: {"id": int(token), "piece": piece}
+        for label, token, piece in zip(LABELS, ids, pieces, strict=True)
+    }
+
+
+def render(tokenizer, encoded: Encoded) -> str:
+    """One encoded example as text, the soft-prompt slots shown as [p]."""
+    tokens = tokenizer.convert_ids_to_tokens(encoded.input_ids)
+    for position in encoded.prompt_positions:
+        tokens[position] = "[p]"
+    return tokenizer.convert_tokens_to_string(tokens)
 
 
 def strip_end_punctuation(text: str) -> str:
@@ -105,7 +144,7 @@ class ClozeTemplate(Template):
         mask = [self.tokenizer.mask_token_id]
         encoded = []
         for example, premise, hypothesis in self.tokenize_pairs(examples, strip=True):
-            premise, hypothesis = truncate_pair(premise, hypothesis, self.budget)
+            premise, hypothesis = truncate_second_first(premise, hypothesis, self.budget)
             pieces = [premise, self.dot, hypothesis, self.question, mask, self.dot]
             pieces.insert(self.prompt_index, self.slots)
             body = [token for piece in pieces for token in piece]
@@ -119,7 +158,14 @@ class ClozeTemplate(Template):
 
 
 class CrossLingualTemplate(Template):
-    """PCT: `premise </s></s> question:{hypothesis}? Answer:<mask>` in a given language."""
+    """PCT: `premise </s></s> question:{hypothesis}? Answer:<mask>` in a given language, encoded
+    as PCT's code does: `tokenizer.encode(premise, template.format(hypothesis))`, the filled
+    template tokenised as one text (so `question:The` gives `:` `The`, not `▁The`).
+
+    When the pair is longer than max_length (never for XNLI at 256), premise and hypothesis are
+    cut longest-first and the template's words and mask are kept whole, tokenised apart from the
+    hypothesis; PCT's code instead cuts the filled template and patches a lost mask back in.
+    """
 
     def __init__(self, tokenizer, max_length: int):
         super().__init__(tokenizer)
@@ -127,31 +173,32 @@ class CrossLingualTemplate(Template):
         self.pieces = {lang: self._parse(template) for lang, template in PCT_TEMPLATES.items()}
 
     def _parse(self, template: str) -> tuple[list[int], list[int]]:
-        """Token ids before and after the hypothesis; -1 marks the mask."""
-        sides = []
-        for side in template.split("{}"):
-            texts = side.split(_MASK)
-            ids: list[int] = []
-            for index, text in enumerate(texts):
-                ids.extend(tokenize(self.tokenizer, [text])[0] if text else [])
-                if index < len(texts) - 1:
-                    ids.append(-1)
-            sides.append(ids)
-        left, right = sides
-        return left, right
+        """Token ids before and after the hypothesis (the mask is a token of its own)."""
+        left, right = template.split("{}")
+        return tuple(tokenize(self.tokenizer, [side])[0] if side else [] for side in (left, right))
 
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
-        left, right = self.pieces[language]
-        budget = self.max_length - len(left) - len(right) - self.specials.count(2)
+        template = PCT_TEMPLATES[language]
+        premises = tokenize(self.tokenizer, [e.premise for e in examples], self.fingerprint)
+        filled = tokenize(
+            self.tokenizer, [template.format(e.hypothesis) for e in examples], self.fingerprint
+        )
+        budget = self.max_length - self.specials.count(2)
         encoded = []
-        for example, premise, hypothesis in self.tokenize_pairs(examples):
-            premise, hypothesis = truncate_pair(premise, hypothesis, budget)
-            second = left + hypothesis + right
+        for example, premise, second in zip(examples, premises, filled, strict=True):
+            if len(premise) + len(second) > budget:
+                premise, second = self._cut(example, premise, language, budget)
             ids, types, (_, offset) = self.specials.wrap(premise, second)
-            mask_position = offset + second.index(-1)
-            ids[mask_position] = self.tokenizer.mask_token_id
+            mask_position = offset + second.index(self.tokenizer.mask_token_id)
             encoded.append(Encoded(ids, types, example.label, mask_position))
         return encoded
+
+    def _cut(self, example: Example, premise: list[int], language: str, budget: int):
+        left, right = self.pieces[language]
+        hypothesis = tokenize(self.tokenizer, [example.hypothesis])[0]
+        room = budget - len(left) - len(right)
+        premise, hypothesis = truncate_pair(premise, hypothesis, room)
+        return premise, left + hypothesis + right
 
 
 class PairTemplate(Template):

@@ -31,7 +31,7 @@ def isolated(monkeypatch, tmp_path, cache_root):
     monkeypatch.delenv("MPT_DATA_DIR", raising=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "xnli").is_dir():
         pytest.skip(f"staged data not found at {SHARED_DATA} (see shared/data/README.md)")
