@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mpt_engine import hub
-from mpt_engine.config import TINY_MODEL, local_model
+from mpt_engine.config import E5_MODEL, TINY_MODEL, local_model
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import cache_dir
 from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
@@ -32,6 +32,15 @@ def load_tokenizer(model: str, corpus: Iterable[str] = ()):
     from transformers import AutoTokenizer
 
     return load_pretrained(AutoTokenizer.from_pretrained, model)
+
+
+def built_in_folder(model: str) -> str:
+    """A built-in model's folder (e5-small is built on first use); any other name as it is."""
+    if model != E5_MODEL:
+        return model
+    from mpt_engine.e5small.build import ensure_built
+
+    return str(ensure_built())
 
 
 def load_masked_lm(model: str, tokenizer):
@@ -179,6 +188,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, limit_alphabet: int = 100
 
 def load_pretrained(loader, name: str, hint: str = hub.MODEL_HINT, **kwargs):
     """Load from a local folder, or from the hub (cache only when the hub is unreachable)."""
+    name = built_in_folder(name)
     folder = local_model(name)
     if folder is not None:
         return _guarded(loader, folder, name, hint, **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import types
 import typing
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpt_engine.config import PAPER_SHOTS, RunConfig, TranslatorKind, build_config
+from mpt_engine.config import PAPER_SHOTS, PRESETS, RunConfig, TranslatorKind, build_config
 from mpt_engine.errors import InvalidInput
 
 SEEDS = (1, 2, 3, 4, 5)
@@ -32,12 +33,34 @@ class GridPreset:
     description: str = ""
 
 
+def matched_epochs(settings: dict[str, Any]) -> int:
+    """SP's epochs for as many updates as MPT: an MPT epoch covers the longer of the English
+    k-shot stream (3k) and the auxiliary corpus, an SP epoch only the k-shot stream."""
+    english = 3 * settings["shots"]
+    mpt_steps = math.ceil(max(english, settings["aux_size"]) / settings["batch_size"])
+    sp_steps = math.ceil(english / settings["batch_size"])
+    return settings["epochs"] * mpt_steps // sp_steps
+
+
 GRID_PRESETS: dict[str, GridPreset] = {
     "smoke": GridPreset(
         {"method": ("sp", "mpt"), "shots": (4,), "seed": (1, 2)},
         description="2 methods x 2 seeds of the tiny offline setting",
     ),
     "paper": GridPreset({"seed": SEEDS}, description="one configuration, 5 seeds"),
+    "demo": GridPreset({"seed": (1,)}, description="MPT on e5-small: real transfer on a CPU"),
+    "transfer": GridPreset(
+        {"seed": (1, 2, 3)},
+        variants=(
+            {"method": "mpt"},
+            {"method": "sp"},
+            # A control the paper lacks: SP given as many updates as MPT.
+            {"method": "sp", "epochs": matched_epochs(PRESETS["transfer"])},
+            {"method": "pct"},
+            {"method": "ft"},
+        ),
+        description="FT, SP, PCT, MPT and SP with MPT's updates on e5-small, 3 seeds",
+    ),
     "table1": GridPreset(
         {"method": ("ft", "sp", "pct", "mpt"), "shots": PAPER_SHOTS, "seed": SEEDS},
         description="Table I: 4 methods x 9 shot settings x 5 seeds",

@@ -8,7 +8,6 @@ from typing import Any
 
 from mpt_engine import checkpoint
 from mpt_engine import record as records
-from mpt_engine.backbone import tokenizer_fingerprint
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped
@@ -50,14 +49,7 @@ def _train(
 ) -> Iterator[Event]:
     config = trainer.config
     record = records.collect()
-    record.update(
-        annotations,
-        device=records.device_name(trainer.device),
-        precision=trainer.precision.value,
-        compiled=trainer.compile,
-        data_fingerprints=trainer.data.fingerprints,
-        tokenizer_fingerprint=tokenizer_fingerprint(trainer.tokenizer),
-    )
+    record.update(annotations, **trainer.record())
     run = store.begin(config.run_id, config.to_dict(), record)
     try:
         for event in trainer.events():

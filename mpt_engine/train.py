@@ -18,6 +18,8 @@ from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
 from mpt_engine.languages import SOURCE_LANGUAGE
 from mpt_engine.methods import build_method
+from mpt_engine.prompts import render, verbalizer_record
+from mpt_engine.record import device_name
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -95,8 +97,11 @@ class Trainer:
         if self.compile:
             encoder = self.method.backbone.base_model
             encoder.forward = torch.compile(encoder.forward, dynamic=True)
+        # The fused kernel: one pass over all parameters (on a CPU about 10x faster than the
+        # per-tensor loop for a 250k-row embedding matrix).
+        fused = self.device.type in ("cuda", "cpu")
         self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.method.model, config.weight_decay), lr=config.lr, fused=on_gpu
+            parameter_groups(self.method.model, config.weight_decay), lr=config.lr, fused=fused
         )
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -172,6 +177,24 @@ class Trainer:
             seconds=round(time.monotonic() - started, 3),
             config=config.to_dict(),
         )
+
+    def record(self) -> dict:
+        """What a reader needs to see what this run computed and classified: device, precision,
+        data and tokenizer fingerprints, the label words (id and piece) and the first training
+        example as the model reads it."""
+        method, tokenizer = self.method, self.tokenizer
+        (example,) = method.encode(self.data.train[:1], SOURCE_LANGUAGE)
+        record = {
+            "device": device_name(self.device),
+            "precision": self.precision.value,
+            "compiled": self.compile,
+            "data_fingerprints": self.data.fingerprints,
+            "tokenizer_fingerprint": backbone.tokenizer_fingerprint(tokenizer),
+            "template_example": render(tokenizer, example),
+        }
+        if method.label_ids is not None:
+            record["label_words"] = verbalizer_record(tokenizer, method.label_ids.tolist())
+        return record
 
     def autocast(self):
         """bf16 autocast when the precision asks for it (losses are computed in float32)."""

@@ -3,6 +3,7 @@ so `mpt --help` stays fast."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -67,6 +68,14 @@ def root(
             typer.echo(context.get_help())
 
 
+class _StderrNotes(logging.Handler):
+    """The engine's notes (a backbone being built) as lines on stderr, looked up at each line so
+    that a live progress display can place them above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"mpt: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the run is recorded as interrupted
 
@@ -76,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+    notes = logging.getLogger("mpt_engine")
+    if not notes.handlers:
+        notes.addHandler(_StderrNotes())
+        notes.setLevel(logging.INFO)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)

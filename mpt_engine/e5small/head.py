@@ -107,20 +107,19 @@ def _prepare_head(masked_lm, corpus: list[list[int]]) -> torch.Tensor:
     return counts.nonzero().squeeze(-1)
 
 
-def _head_logits(masked_lm, hidden: torch.Tensor, rows: torch.Tensor | None = None):
+def _head_logits(masked_lm, hidden: torch.Tensor, weight=None, rows=None) -> torch.Tensor:
+    """Eq. (2)'s W_lh: the transform, then the decoder (all rows, or the given ones)."""
     predictions = masked_lm.cls.predictions
-    features = predictions.transform(hidden)
-    weight, bias = predictions.decoder.weight, predictions.bias
-    if rows is not None:
-        weight, bias = weight[rows], bias[rows]
-    return F.linear(features, weight, bias)
+    if weight is None:
+        weight, rows = predictions.decoder.weight, slice(None)
+    return F.linear(predictions.transform(hidden), weight, predictions.bias[rows])
 
 
 def _train_head(masked_lm, hidden, targets, candidates, fit: HeadFit, generator) -> None:
-    """Softmax over the candidate pieces (targets re-indexed into them); the decoder is tied to
-    the word embeddings, which stay frozen."""
+    """Softmax over the candidate pieces (targets re-indexed into them). The decoder is tied to
+    the word embeddings, which stay frozen, so their candidate rows are gathered once."""
     embeddings = masked_lm.get_input_embeddings().weight
-    embeddings.requires_grad_(False)
+    weight = embeddings.detach()[candidates]
     index_of = torch.full((embeddings.shape[0],), -1, dtype=torch.long)
     index_of[candidates] = torch.arange(len(candidates))
     local_targets = index_of[targets]
@@ -132,13 +131,12 @@ def _train_head(masked_lm, hidden, targets, candidates, fit: HeadFit, generator)
         order = torch.randperm(len(targets), generator=generator)
         for start in range(0, len(order), fit.batch_tokens):
             chosen = order[start : start + fit.batch_tokens]
-            logits = _head_logits(masked_lm, hidden[chosen], candidates)
+            logits = _head_logits(masked_lm, hidden[chosen], weight, candidates)
             F.cross_entropy(logits, local_targets[chosen]).backward()
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
     masked_lm.eval()
-    embeddings.requires_grad_(True)
 
 
 @torch.inference_mode()
