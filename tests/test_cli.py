@@ -48,6 +48,16 @@ def test_smoke_run_of_each_method(capsys, monkeypatch, request, method, data):
     assert record["libraries"]["torch"] and record["finished_at"]
     assert set(record["data_fingerprints"]) >= {"train", "dev", "test.zh"}
     assert len(record["tokenizer_fingerprint"]) == 16
+    # What the run classified: its label words and one example as the model reads it.
+    if method == "ft":
+        assert "label_words" not in record
+    else:
+        words = record["label_words"]
+        assert list(words) == ["entailment", "neutral", "contradiction"]
+        assert len({word["id"] for word in words.values()}) == 3
+        assert all(word["piece"] for word in words.values())
+        assert "<mask>" in record["template_example"]
+    assert ("[p]" in record["template_example"]) is (method in ("sp", "mpt"))
     logged = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert logged == events
     assert len(read_json(folder / "predictions.json")["sw"]) == 200

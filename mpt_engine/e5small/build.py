@@ -121,6 +121,9 @@ def build(folder: Path) -> dict[str, float]:
     masked_lm = convert.build_masked_lm(e5, len(e5_tokenizer))
     log.info("fitting the MLM head on XNLI dev text, %d sentences per language", len(texts["en"]))
     accuracy = head.fit_head(masked_lm, e5_tokenizer, texts)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # our own notes say what is happening
     masked_lm.save_pretrained(folder)
     e5_tokenizer.save_pretrained(folder)
     (folder / "README.md").write_text(model_card(accuracy, texts), encoding="utf-8")
