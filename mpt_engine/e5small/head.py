@@ -33,11 +33,10 @@ def fit_head(
     generator = torch.Generator().manual_seed(fit.seed)
     fitting, held_out = [], {}
     for language, sentences in texts.items():
-        states, targets = masked_states(masked_lm, tokenizer, sentences, generator)
-        sentence_of = states.pop("sentence")
+        states, sentence_of, targets = masked_states(masked_lm, tokenizer, sentences, generator)
         keep = sentence_of % HELD_OUT_EVERY != 0
-        fitting.append((states["hidden"][keep], targets[keep]))
-        held_out[language] = (states["hidden"][~keep], targets[~keep])
+        fitting.append((states[keep], targets[keep]))
+        held_out[language] = (states[~keep], targets[~keep])
     hidden = torch.cat([pair[0] for pair in fitting])
     targets = torch.cat([pair[1] for pair in fitting])
     corpus = tokenizer([s for sentences in texts.values() for s in sentences])["input_ids"]
@@ -53,8 +52,8 @@ def head_parameters(masked_lm) -> list[torch.nn.Parameter]:
 
 @torch.inference_mode()
 def masked_states(masked_lm, tokenizer, sentences: Sequence[str], generator: torch.Generator):
-    """Mask MASK_RATE of each sentence's tokens (at least one) and return the frozen encoder's
-    final states there, the sentence each comes from, and the original token ids."""
+    """Mask MASK_RATE of each sentence's tokens (at least one); the frozen encoder's final states
+    at the masked positions (N, d), the sentence each comes from (N,) and its token id (N,)."""
     encoder = masked_lm.base_model.eval()
     encoded = tokenizer(list(sentences), truncation=True, max_length=MAX_TOKENS)["input_ids"]
     special = set(tokenizer.all_special_ids)
@@ -68,8 +67,7 @@ def masked_states(masked_lm, tokenizer, sentences: Sequence[str], generator: tor
         targets.append(original[chosen])
         rows = chosen.nonzero()[:, 0]
         sentence_of.append(torch.tensor(order[start : start + 64])[rows])
-    states = {"hidden": torch.cat(hidden), "sentence": torch.cat(sentence_of)}
-    return states, torch.cat(targets)
+    return torch.cat(hidden), torch.cat(sentence_of), torch.cat(targets)
 
 
 def _mask_batch(batch: list[list[int]], special: set[int], tokenizer, generator):
@@ -84,9 +82,7 @@ def _mask_batch(batch: list[list[int]], special: set[int], tokenizer, generator)
         draws = torch.rand(len(candidates), generator=generator) < MASK_RATE
         if candidates and not draws.any():
             draws[torch.randint(len(candidates), (1,), generator=generator)] = True
-        chosen[row, [c for c, drawn in zip(candidates, draws.tolist(), strict=True) if drawn]] = (
-            True
-        )
+        chosen[row, torch.tensor(candidates, dtype=torch.long)[draws]] = True
     inputs = {"input_ids": ids.masked_fill(chosen, tokenizer.mask_token_id)}
     return {**inputs, "attention_mask": attention}, ids, chosen
 
