@@ -46,7 +46,7 @@ def package_file() -> Path | None:
 def folder_name() -> str | None:
     if package_file() is None:
         return None
-    return f"e5-small-{PACKAGE}{metadata.version(PACKAGE)}-r{RECIPE}"
+    return f"e5-small-{PACKAGE}-{metadata.version(PACKAGE)}-r{RECIPE}"
 
 
 def built_folder() -> Path | None:
