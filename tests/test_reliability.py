@@ -140,15 +140,42 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
     (broken_model / "model.safetensors").write_bytes(b"\0" * 64)  # truncated weights
     missing = data_copy.parent / "missing-file"
     (missing / "xnli" / "test").mkdir(parents=True)
-    corrupt = data_copy.parent / "corrupt"
-    for path in data_copy.rglob("*.jsonl"):
-        target = corrupt / path.relative_to(data_copy)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    lines = (corrupt / "xnli/test/de.jsonl").read_text().splitlines()
-    lines[6] = '{"premise": "broken'
-    (corrupt / "xnli/test/de.jsonl").write_text("\n".join(lines) + "\n")
+
+    def edited(name: str, relative: str, edit) -> str:
+        """A copy of the data folder with one file's lines edited."""
+        copy = data_copy.parent / name
+        for path in data_copy.rglob("*.jsonl"):
+            target = copy / path.relative_to(data_copy)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+        lines = (copy / relative).read_text().splitlines()
+        (copy / relative).write_text("".join(line + "\n" for line in edit(lines)))
+        return str(copy)
+
+    def replace_line(index: int, text: str):
+        return lambda lines: [
+            text if number == index else line for number, line in enumerate(lines)
+        ]
+
+    corrupt = edited("corrupt", "xnli/test/de.jsonl", replace_line(6, '{"premise": "broken'))
+    pawsx_list_idx = edited(
+        "list-idx",
+        "pawsx/dev/de.jsonl",
+        replace_line(3, '{"idx": [3], "sentence1": "a", "sentence2": "b"}'),
+    )
+    pairs_fifo = tmp_path / "pairs.fifo"
+    os.mkfifo(pairs_fifo)
+    pair = dict(
+        source_premise="a", source_hypothesis="b", target_premise="c", target_hypothesis="d"
+    )
+    one_line = tmp_path / "one-line.jsonl"
+    one_line.write_text(json.dumps(pair) * 40_000)  # 2.8 MB and no newline
+    long_sentence = tmp_path / "long-sentence.jsonl"
+    long_sentence.write_text(json.dumps({**pair, "target_premise": "word " * 5000}) + "\n")
+    empty_pairs = tmp_path / "empty.jsonl"
+    empty_pairs.write_text("\n")
     smoke = ("run", "--preset", "smoke")
+    predict = ("predict", "mpt-k4-s1-0123456789")
     return [
         (("run", "--method", "bert"), {}, 2, "'bert' is not one of"),
         (("run", "--shots", "0"), {}, 2, "shots must be at least 1"),
@@ -170,7 +197,35 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
         (("run", "--model", "not a hub id!"), {}, 2, "neither a local folder nor a hub id"),
         (smoke, {"MPT_DATA_DIR": str(tmp_path / "nowhere")}, 3, "is not a folder"),
         (smoke, {"MPT_DATA_DIR": str(missing)}, 3, "missing data file"),
-        (smoke, {"MPT_DATA_DIR": str(corrupt)}, 2, "de.jsonl:7: not valid JSON"),
+        (smoke, {"MPT_DATA_DIR": corrupt}, 2, "de.jsonl:7: not valid JSON"),
+        # Files that would hang a reader, fill the memory or fail only after training.
+        ((*smoke, "--aux", f"file:{pairs_fifo}"), {}, 2, "pairs.fifo is a pipe, not a regular"),
+        ((*predict, "--file", pairs_fifo), {}, 2, "pairs.fifo is a pipe, not a regular file"),
+        ((*smoke, "--aux", "file:/dev/zero"), {}, 2, "/dev/zero is a device, not a regular"),
+        ((*smoke, "--aux", f"file:{tmp_path}"), {}, 2, "is a folder, not a regular file"),
+        ((*smoke, "--aux", f"file:{one_line}"), {}, 2, "line longer than 1000000 characters"),
+        ((*smoke, "--aux", f"file:{long_sentence}"), {}, 2, "target_premise is 25000 characters"),
+        ((*predict, "--premise", "a " * 6000, "--hypothesis", "b"), {}, 2, "--premise is 12000"),
+        ((*smoke, "--aux", f"file:{empty_pairs}"), {}, 2, "empty.jsonl is empty"),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-test", "xnli/test/sw.jsonl", lambda lines: [])},
+            2,
+            "xnli/test/sw.jsonl is empty",
+        ),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-train", "kshot/train/en-4.jsonl", lambda lines: [])},
+            2,
+            "kshot/train/en-4.jsonl is empty",
+        ),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-dev", "kshot/dev/en-4.jsonl", lambda lines: [" "])},
+            2,
+            "kshot/dev/en-4.jsonl is empty",
+        ),
+        (smoke, {"MPT_DATA_DIR": pawsx_list_idx}, 2, "de.jsonl:4: idx must be an integer"),
         (
             (*smoke, "--aux", f"file:{tmp_path / 'no-pairs.jsonl'}"),
             {},
