@@ -129,8 +129,9 @@ def data_copy(tmp_path, shared_data):
     return copy
 
 
-def bad_inputs(data_copy: Path, tmp_path: Path):
-    """(arguments, environment changes, exit code, message fragment)."""
+def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
+    """(arguments, environment changes, exit code, message fragment); `run_id` is a finished
+    run with a checkpoint."""
     empty_folder = tmp_path / "not-a-model"
     empty_folder.mkdir()
     a_file = tmp_path / "a-file"
@@ -176,6 +177,8 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
     empty_pairs.write_text("\n")
     smoke = ("run", "--preset", "smoke")
     predict = ("predict", "mpt-k4-s1-0123456789")
+    pair = ("--premise", "a", "--hypothesis", "b")
+    on_a_cpu_machine = [] if torch.cuda.is_available() else ["cuda"]
     return [
         (("run", "--method", "bert"), {}, 2, "'bert' is not one of"),
         (("run", "--shots", "0"), {}, 2, "shots must be at least 1"),
@@ -189,6 +192,14 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
         (("run", "--alpha", "2"), {}, 2, "alpha must be"),
         (("run", "--prompt-length", "0"), {}, 2, "prompt_length must be at least 1"),
         (("run", "--translator", "mlp-2"), {}, 2, "'mlp-2' is not one of"),
+        # Lengths, seeds and rates that failed late, allocated gigabytes or diverged at once.
+        ((*smoke, "--prompt-length", "600"), {}, 2, "in max_length 128; lower --prompt-length"),
+        ((*smoke, "--prompt-length", "100000000"), {}, 2, "lower --prompt-length"),
+        (("run", "--prompt-length", "100000", "--max-length", "16"), {}, 2, "16; lower --prompt"),
+        ((*smoke, "--max-length", "1000"), {}, 2, "exceeds the 512 positions of model tiny"),
+        (("run", "--seed", str(2**64)), {}, 2, "seed must be at most 18446744073709551615"),
+        (("run", "--lr", "inf"), {}, 2, "lr must be a finite number, got inf"),
+        (("grid", "--lr", "1e-3,inf", "--dry-run"), {}, 2, "lr must be a finite number"),
         (("run", "--position", "top"), {}, 2, "'top' is not one of"),
         (("grid", "--seeds", "1-x", "--dry-run"), {}, 2, "expected integers or ranges"),
         (("grid", "--seeds", "3-1", "--dry-run"), {}, 2, "expected integers or ranges"),
@@ -233,6 +244,16 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
             "no-pairs.jsonl does not exist",
         ),
         (("results", "show", "../../etc/passwd"), {}, 2, "not a run id"),
+        # Messages and exit codes that were wrong or lost.
+        (("predict", run_id, *pair, "--device", "foo"), {}, 2, "unknown device 'foo'"),
+        *[
+            (("predict", run_id, *pair, "--device", device), {}, 2, f"device {device} is not")
+            for device in on_a_cpu_machine
+        ],
+        (("data", "build-paws15", "--data", "foo"), {}, 2, "'foo' is not one of"),
+        (("grid", "--seeds", "1-5000", "--dry-run"), {}, 2, "1-5000: a range holds at most 1000"),
+        (("results", "table", "--where", "seed=1-5000"), {}, 2, "seed=1-5000: a range holds"),
+        (("results", "table", "--where", "seed=1-x"), {}, 2, "seed='1-x': expected integers"),
         (("results", "list"), {"MPT_HOME": str(a_file)}, 2, "MPT_HOME"),
         (smoke, {"MPT_CACHE": str(a_file / "cache")}, 2, "is not a folder"),
         (("tui",), {"MPT_HOME": str(a_file)}, 2, "is not a folder"),
@@ -244,10 +265,12 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
 def test_bad_input_is_one_line_with_the_contracts_exit_code(
     capsys, monkeypatch, tmp_path, data_copy
 ):
-    mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")  # a store to protect
+    events = mpt_json(  # a store to protect
+        capsys, "run", "--preset", "smoke", "--epochs", "1", "--save-checkpoint", "--json"
+    )
     home = Path(os.environ["MPT_HOME"])
     before = store_digest(home)
-    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path):
+    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path, events[-1]["run_id"]):
         with monkeypatch.context() as patch:
             for key, value in environment.items():
                 patch.setenv(key, value)
