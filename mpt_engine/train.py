@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from mpt_engine import backbone
+from mpt_engine import backbone, paths
 from mpt_engine.config import TINY_MODEL, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
@@ -110,6 +110,7 @@ class Trainer:
     def setup(self) -> None:
         """Load data, tokenizer and model; everything that can fail before training starts."""
         config = self.config
+        paths.writable_cache_dir()  # tokenizers and tokenised text are cached
         seed_everything(config.seed)
         if self.data is None:
             self.data = load_task_data(config)

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import random
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -457,3 +459,47 @@ def test_store_reading_survives_arbitrary_bytes(tmp_path, name, content):
         assert isinstance(error, InvalidInput)
     runs, warnings = load_runs(store)
     assert len(runs) + len(warnings) == 1
+
+
+def read_only_runner(folder: Path) -> list[str]:
+    """A command prefix that runs a command with `folder` mounted read-only (a tmpfs in a
+    private mount namespace: chmod would not stop root), or a skip saying why not."""
+    namespace = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    script = f'mount -t tmpfs -o ro none {shlex.quote(str(folder))} && exec "$@"'
+    prefix = [*namespace, "sh", "-c", script, "sh"]
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a read-only folder here: {probe.stderr.strip()}")
+    return prefix
+
+
+def test_a_read_only_cache_or_plot_folder_is_named_in_one_line(capsys, tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    prefix = read_only_runner(folder)
+    events = mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")
+    home = Path(os.environ["MPT_HOME"])
+    before = store_digest(home)
+    cases = [
+        (
+            {"MPT_CACHE": str(folder / "cache")},
+            ("run", "--preset", "smoke", "--seed", "2"),
+            "MPT_CACHE",
+        ),
+        ({}, ("results", "show", events[-1]["run_id"], "--plot", folder / "loss.png"), "--plot"),
+    ]
+    for environment, args, fragment in cases:
+        completed = subprocess.run(
+            [*prefix, sys.executable, "-m", "mpt_tui", *map(str, args)],
+            env={**os.environ, **environment},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        err = completed.stderr
+        assert completed.returncode == 2, (args, err)
+        assert fragment in err and "is not writable (a read-only file system" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert store_digest(home) == before, args
