@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mpt_engine.config import RunConfig
+from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
 from mpt_engine.grid import expand
 from mpt_engine.launch import run_grid
@@ -177,6 +178,11 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
     long_sentence.write_text(json.dumps({**pair, "target_premise": "word " * 5000}) + "\n")
     empty_pairs = tmp_path / "empty.jsonl"
     empty_pairs.write_text("\n")
+    shot = SyntheticSource().paper_split("train", 4)[0]  # a pair the run trains on
+    only_shots = tmp_path / "only-shots.jsonl"
+    only_shots.write_text(
+        json.dumps({**pair, "source_premise": shot.premise, "source_hypothesis": shot.hypothesis})
+    )
     smoke = ("run", "--preset", "smoke")
     predict = ("predict", "mpt-k4-s1-0123456789")
     pair = ("--premise", "a", "--hypothesis", "b")
@@ -220,6 +226,7 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
         ((*smoke, "--aux", f"file:{long_sentence}"), {}, 2, "target_premise is 25000 characters"),
         ((*predict, "--premise", "a " * 6000, "--hypothesis", "b"), {}, 2, "--premise is 12000"),
         ((*smoke, "--aux", f"file:{empty_pairs}"), {}, 2, "empty.jsonl is empty"),
+        ((*smoke, "--aux", f"file:{only_shots}"), {}, 2, "no usable pairs"),
         (
             smoke,
             {"MPT_DATA_DIR": edited("empty-test", "xnli/test/sw.jsonl", lambda lines: [])},
