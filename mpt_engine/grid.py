@@ -156,33 +156,33 @@ def expand(
 MAX_RANGE = 1000  # values in one range: 1-100000 is a typo, not a grid
 
 
-def parse_values(name: str, text: str) -> list[Any]:
-    """A comma-separated option list, typed by the RunConfig field; ints accept ranges (1-5)."""
+def parse_values(name: str, text: str, prefix: str | None = None) -> list[Any]:
+    """A comma-separated option list, typed by the RunConfig field; ints accept ranges (1-5).
+    `prefix` is how the user wrote the option, for messages: `--seed ` (the default) or, in a
+    selection, `seed=`."""
     kind = _field_type(name)
+    shown = f"--{name.replace('_', '-')} " if prefix is None else prefix
     values: list[Any] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
-            raise InvalidInput(f"empty value in --{name.replace('_', '-')} {text!r}")
+            raise InvalidInput(f"empty value in {shown}{text!r}")
+        if kind is str:
+            values.append(item)
+            continue
         try:
             if kind is int and "-" in item[1:]:
                 low, high = (int(bound) for bound in item.split("-", 1))
                 if high < low:
                     raise ValueError
-                if high - low >= MAX_RANGE:
-                    raise InvalidInput(
-                        f"--{name.replace('_', '-')} {item}: a range holds at most "
-                        f"{MAX_RANGE} values"
-                    )
-                values.extend(range(low, high + 1))
-            elif kind is int or kind is float:
-                values.append(kind(item))
             else:
-                values.append(item)
+                values.append(kind(item))
+                continue
         except ValueError:
             expected = "integers or ranges like 1-5" if kind is int else "numbers"
-            raise InvalidInput(
-                f"--{name.replace('_', '-')} {text!r}: expected {expected}"
-            ) from None
+            raise InvalidInput(f"{shown}{text!r}: expected {expected}") from None
+        if high - low >= MAX_RANGE:
+            raise InvalidInput(f"{shown}{item}: a range holds at most {MAX_RANGE} values")
+        values.extend(range(low, high + 1))
     return values
 
 

@@ -42,3 +42,28 @@ def _folder(path: Path, variable: str) -> Path:
     if not existing.is_dir():
         raise InvalidInput(f"{variable} {path} is not a folder ({existing} is not a folder)")
     return path
+
+
+def writable_cache_dir() -> Path:
+    """cache_dir(), checked before a run: a cache that cannot be written would fail later with
+    a raw OSError that does not say MPT_CACHE is the cause."""
+    what = "MPT_CACHE" if os.environ.get("MPT_CACHE") else "the cache folder"
+    return check_writable(cache_dir(), what, "; set MPT_CACHE to a folder you can write")
+
+
+def check_writable(path: Path, what: str, hint: str = "") -> Path:
+    """`path` when this process can create files there (in it, or in the nearest folder that
+    exists above it); InvalidInput naming `what` otherwise, before any work is done. access(2)
+    reports a read-only file system even to root."""
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "a read-only file system" if _read_only(existing) else "no write permission"
+        raise InvalidInput(f"{what} {path} is not writable ({reason} at {existing}){hint}")
+    return path
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -11,6 +11,7 @@ from mpt_engine.data.examples import Example
 from mpt_engine.errors import InvalidInput
 from mpt_engine.evaluate import predict_labels
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.train import resolve_device
 
 
 def predict(
@@ -20,6 +21,7 @@ def predict(
 
     MPT reads a target language (any code but en, XNLI's or not) with p^T, English with p^S.
     """
+    device = str(resolve_device(device))
     config, method = checkpoint.load(run_folder, device)
     if config.method is Method.PCT and language not in XNLI_LANGUAGES:
         raise InvalidInput(f"PCT has templates for the XNLI languages only, not {language!r}")

@@ -139,7 +139,9 @@ def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRu
         elif value.lower() in ("none", "null"):
             wanted[key] = {None}
         else:
-            wanted[key] = set(parse_values(key, value))  # ranges like seed=1-3 allowed
+            wanted[key] = set(
+                parse_values(key, value, prefix=f"{key}=")
+            )  # ranges like seed=1-3 allowed
     return [
         run for run in runs if all(_matches(run, key, values) for key, values in wanted.items())
     ]

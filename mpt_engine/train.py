@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import torch
 
-from mpt_engine import backbone
-from mpt_engine.config import Precision, RunConfig
+from mpt_engine import backbone, paths
+from mpt_engine.config import TINY_MODEL, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
 from mpt_engine.evaluate import evaluate
@@ -41,6 +41,34 @@ def resolve_device(device: str = "auto") -> torch.device:
     if (resolved.index or 0) >= available:
         raise InvalidInput(f"device {device} is not available on this machine")
     return resolved
+
+
+def position_limit(model: str, tokenizer) -> int:
+    """The longest input the model can embed: its position embeddings (RoBERTa-style models
+    start counting after the padding id) and the tokenizer's own limit, when it has one."""
+    if model == TINY_MODEL:
+        model_config = backbone.tiny_config(tokenizer)
+    else:
+        from transformers import AutoConfig
+
+        model_config = backbone.load_pretrained(AutoConfig.from_pretrained, model)
+    positions = getattr(model_config, "max_position_embeddings", None) or math.inf
+    if "roberta" in model_config.model_type or model_config.model_type == "camembert":
+        positions -= (model_config.pad_token_id or 0) + 1
+    stated = getattr(tokenizer, "model_max_length", None) or math.inf
+    limit = min(positions, stated if stated < 1_000_000 else math.inf)  # huge: unset
+    return int(limit) if limit != math.inf else 1_000_000
+
+
+def check_max_length(config: RunConfig, tokenizer) -> None:
+    """--max-length within the model's positions: a longer input would fail in the middle of a
+    run (IndexError), after its folder exists."""
+    limit = position_limit(config.model, tokenizer)
+    if config.max_length > limit:
+        raise InvalidInput(
+            f"max_length {config.max_length} exceeds the {limit} positions of model "
+            f"{config.model}; use --max-length {limit} or less"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -84,10 +112,12 @@ class Trainer:
     def setup(self) -> None:
         """Load data, tokenizer and model; everything that can fail before training starts."""
         config = self.config
+        paths.writable_cache_dir()  # tokenizers and tokenised text are cached
         seed_everything(config.seed)
         if self.data is None:
             self.data = load_task_data(config)
         self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
+        check_max_length(config, self.tokenizer)  # before any weight is allocated
         self.method = build_method(config, self.tokenizer, self.data)
         self.method.model.to(self.device)
         on_gpu = self.device.type == "cuda"

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from mpt_engine.config import RunConfig
+from mpt_engine.events import RunSkipped
 from mpt_engine.store import RunStore
 from mpt_tui.live import LiveRun
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
@@ -43,8 +44,11 @@ class MptApp(App):
     def __init__(self) -> None:
         super().__init__()
         self.runs: dict[str, LiveRun] = {}
+        self.launched: dict[str, RunConfig] = {}  # the configs of the runs queued here
         self.pool = None
         self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
+        self.elsewhere: list[RunConfig] = []  # runs another process trains (another grid)
+        self.polling = False
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -58,6 +62,7 @@ class MptApp(App):
         if self.pool is not None:
             self.notify("runs are still going: cancel them (c) or wait", severity="warning")
             return
+        self.launched.update((config.run_id, config) for config in todo)
         for config in todo:
             self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict())
         self.train(todo, list(slots) or [None])
@@ -77,15 +82,42 @@ class MptApp(App):
 
     def on_run_update(self, message: RunUpdate) -> None:
         run = self.runs.get(message.run_id)
-        if run is not None:
-            run.update(message.event)
+        if run is None:
+            return
+        run.update(message.event)
+        if isinstance(message.event, RunSkipped):
+            self._from_the_store(self.launched[message.run_id], skipped=run)
+
+    def _from_the_store(self, config: RunConfig, skipped: LiveRun) -> None:
+        """A run left to another process (another grid on this store) is what the store says:
+        finished by it, or followed from its events while it trains; skipped only when
+        neither."""
+        from mpt_engine.results import read_events
+
+        store = RunStore()
+        status = store.status(config.run_id)
+        if status not in ("finished", "running"):
+            return
+        events = read_events(store.folder(config.run_id) / "events.jsonl")
+        run = LiveRun.from_events(config.run_id, config.to_dict(), events, "incomplete")
+        run.status = status
+        self.runs[config.run_id] = run
+        if status == "running":
+            run.error = skipped.error  # who trains it
+            self.elsewhere.append(config)
+            self._poll_the_store()
 
     def on_queue_finished(self, _: QueueFinished) -> None:
         for run in self.runs.values():
             if run.status == "queued":
                 run.status = "cancelled"
         done = sum(run.status == "finished" for run in self.runs.values())
-        self.notify(f"queue done: {done} of {len(self.runs)} runs finished")
+        elsewhere = {config.run_id for config in self.elsewhere}
+        training = sum(
+            run.status in UNFINISHED for run in self.runs.values() if run.run_id in elsewhere
+        )
+        note = f"; {training} training in another process" if training else ""
+        self.notify(f"queue done: {done} of {len(self.runs)} runs finished{note}")
 
     def submit(self, configs: Sequence[RunConfig], options) -> None:
         """Submit the runs as a Slurm job array and follow them from the shared store."""
@@ -111,21 +143,25 @@ class MptApp(App):
             return
         for config in configs:
             self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict(), status="pending")
-        first = not self.slurm_configs
         self.slurm_configs += configs
         self.notify(f"submitted {len(configs)} runs to Slurm")
-        if first:
-            self.set_interval(2.0, self.poll_slurm)
+        self._poll_the_store()
 
-    @work(thread=True, exclusive=True, group="slurm-poll", exit_on_error=False)
-    def poll_slurm(self) -> None:
-        """The Slurm runs' states (scheduler and store) and their progress from events.jsonl."""
+    def _poll_the_store(self) -> None:
+        if not self.polling:
+            self.polling = True
+            self.set_interval(2.0, self.poll_store)
+
+    @work(thread=True, exclusive=True, group="store-poll", exit_on_error=False)
+    def poll_store(self) -> None:
+        """The states of the runs trained elsewhere (Slurm, another grid), from the scheduler
+        and the store, and their progress from events.jsonl."""
         from mpt_engine.results import read_events
         from mpt_engine.slurm import grid_status
 
         store = RunStore()
         updated = {}
-        for config, status, _ in grid_status(self.slurm_configs, store):
+        for config, status, _ in grid_status([*self.slurm_configs, *self.elsewhere], store):
             events = read_events(store.folder(config.run_id) / "events.jsonl")
             run = LiveRun.from_events(config.run_id, config.to_dict(), events, "incomplete")
             run.status = status

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from mpt_engine.errors import ExitCode, MptError
+from mpt_tui.ascii import degrade_unencodable_output
 from mpt_tui.commands import data, results
 from mpt_tui.commands.grid import grid
 from mpt_tui.commands.predict import predict
@@ -83,6 +84,7 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and an exit code from the contract."""
     args = sys.argv[1:] if argv is None else argv
+    degrade_unencodable_output()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     notes = logging.getLogger("mpt_engine")

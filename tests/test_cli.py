@@ -1,5 +1,6 @@
 """`mpt run` as a user runs it: exit codes, NDJSON, the run folder, determinism."""
 
+import io
 import json
 import os
 import shlex
@@ -201,3 +202,33 @@ def test_results_show_gives_the_command_that_reruns_the_run(capsys):
     assert rerun.startswith("mpt run --method sp --shots 4 --seed 1") and "--lr 0.003" in rerun
     again = mpt_json(capsys, *shlex.split(rerun)[1:], "--json")  # the stored result, at once
     assert again["run_id"] == run_id
+
+
+def test_a_terminal_without_unicode_gets_ascii(capsys, monkeypatch):
+    """PYTHONIOENCODING=ascii or latin-1: '—', '±' and the plot's dots degrade, no
+    UnicodeEncodeError."""
+    from mpt_tui.cli import main
+
+    run_id = mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "2", "--json")[-1]["run_id"]
+    commands = [
+        ("results", "table"),
+        ("results", "show", run_id),
+        ("results", "list"),
+        ("grid", "--preset", "smoke", "--alpha", "0.5,1", "--dry-run"),
+        ("run", "--preset", "smoke", "--epochs", "2"),  # already finished: shows the result
+    ]
+    for encoding in ("ascii", "latin-1"):
+        for args in commands:
+            streams = [io.TextIOWrapper(io.BytesIO(), encoding=encoding) for _ in range(2)]
+            with monkeypatch.context() as patch:
+                patch.setattr(sys, "stdout", streams[0])
+                patch.setattr(sys, "stderr", streams[1])
+                with pytest.raises(SystemExit) as exit_info:
+                    main(list(args))
+            for stream in streams:
+                stream.flush()
+            text, err = (stream.buffer.getvalue().decode(encoding) for stream in streams)
+            assert exit_info.value.code == 0, (encoding, args, err)
+            assert text.strip() and "Traceback" not in err
+            if args[1] == "table":
+                assert ("+/-" if encoding == "ascii" else "±") in text

@@ -1,6 +1,7 @@
 """--save-checkpoint and `mpt predict`: the checkpoint reproduces the run's own predictions."""
 
 import json
+import shutil
 
 import pytest
 
@@ -75,3 +76,40 @@ def test_predict_rejects_bad_references(capsys):
         assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = mpt(capsys, "predict", "x", "--premise", "a")
     assert code == 2 and "either --premise and --hypothesis, or --file" in err
+
+
+def _truncate(checkpoint):
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
+def _edit_backbone(**changes):
+    def edit(checkpoint):
+        path = checkpoint / "backbone" / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+    return edit
+
+
+DAMAGES = [
+    (_truncate, "is damaged; train the run again with --save-checkpoint"),
+    (_edit_backbone(hidden_size=32), "its weights do not match its configuration"),
+    (_edit_backbone(intermediate_size=96), "its weights do not match its configuration"),
+    (_edit_backbone(architectures=["XLMRobertaForMaskedLM", "BertForMaskedLM"]), "expected one"),
+]
+
+
+def test_a_damaged_checkpoint_is_one_line_with_exit_code_3(capsys, monkeypatch, tmp_path):
+    events = mpt_json(
+        capsys, "run", "--preset", "smoke", "--epochs", "1", "--save-checkpoint", "--json"
+    )
+    run_id = events[-1]["run_id"]
+    trained = runs_dir() / run_id
+    for number, (damage, fragment) in enumerate(DAMAGES):
+        copy = tmp_path / f"copy-{number}"
+        shutil.copytree(trained, copy / "runs" / run_id)
+        damage(copy / "runs" / run_id / "checkpoint")
+        monkeypatch.setenv("MPT_HOME", str(copy))
+        code, _, err = mpt(capsys, "predict", run_id, "--premise", "a", "--hypothesis", "b")
+        assert code == 3 and fragment in err, (fragment, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

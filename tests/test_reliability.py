@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import random
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mpt_engine.config import RunConfig
+from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
 from mpt_engine.grid import expand
 from mpt_engine.launch import run_grid
@@ -129,8 +132,9 @@ def data_copy(tmp_path, shared_data):
     return copy
 
 
-def bad_inputs(data_copy: Path, tmp_path: Path):
-    """(arguments, environment changes, exit code, message fragment)."""
+def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
+    """(arguments, environment changes, exit code, message fragment); `run_id` is a finished
+    run with a checkpoint."""
     empty_folder = tmp_path / "not-a-model"
     empty_folder.mkdir()
     a_file = tmp_path / "a-file"
@@ -140,15 +144,49 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
     (broken_model / "model.safetensors").write_bytes(b"\0" * 64)  # truncated weights
     missing = data_copy.parent / "missing-file"
     (missing / "xnli" / "test").mkdir(parents=True)
-    corrupt = data_copy.parent / "corrupt"
-    for path in data_copy.rglob("*.jsonl"):
-        target = corrupt / path.relative_to(data_copy)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    lines = (corrupt / "xnli/test/de.jsonl").read_text().splitlines()
-    lines[6] = '{"premise": "broken'
-    (corrupt / "xnli/test/de.jsonl").write_text("\n".join(lines) + "\n")
+
+    def edited(name: str, relative: str, edit) -> str:
+        """A copy of the data folder with one file's lines edited."""
+        copy = data_copy.parent / name
+        for path in data_copy.rglob("*.jsonl"):
+            target = copy / path.relative_to(data_copy)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+        lines = (copy / relative).read_text().splitlines()
+        (copy / relative).write_text("".join(line + "\n" for line in edit(lines)))
+        return str(copy)
+
+    def replace_line(index: int, text: str):
+        return lambda lines: [
+            text if number == index else line for number, line in enumerate(lines)
+        ]
+
+    corrupt = edited("corrupt", "xnli/test/de.jsonl", replace_line(6, '{"premise": "broken'))
+    pawsx_list_idx = edited(
+        "list-idx",
+        "pawsx/dev/de.jsonl",
+        replace_line(3, '{"idx": [3], "sentence1": "a", "sentence2": "b"}'),
+    )
+    pairs_fifo = tmp_path / "pairs.fifo"
+    os.mkfifo(pairs_fifo)
+    pair = dict(
+        source_premise="a", source_hypothesis="b", target_premise="c", target_hypothesis="d"
+    )
+    one_line = tmp_path / "one-line.jsonl"
+    one_line.write_text(json.dumps(pair) * 40_000)  # 2.8 MB and no newline
+    long_sentence = tmp_path / "long-sentence.jsonl"
+    long_sentence.write_text(json.dumps({**pair, "target_premise": "word " * 5000}) + "\n")
+    empty_pairs = tmp_path / "empty.jsonl"
+    empty_pairs.write_text("\n")
+    shot = SyntheticSource().paper_split("train", 4)[0]  # a pair the run trains on
+    only_shots = tmp_path / "only-shots.jsonl"
+    only_shots.write_text(
+        json.dumps({**pair, "source_premise": shot.premise, "source_hypothesis": shot.hypothesis})
+    )
     smoke = ("run", "--preset", "smoke")
+    predict = ("predict", "mpt-k4-s1-0123456789")
+    pair = ("--premise", "a", "--hypothesis", "b")
+    on_a_cpu_machine = [] if torch.cuda.is_available() else ["cuda"]
     return [
         (("run", "--method", "bert"), {}, 2, "'bert' is not one of"),
         (("run", "--shots", "0"), {}, 2, "shots must be at least 1"),
@@ -162,6 +200,14 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
         (("run", "--alpha", "2"), {}, 2, "alpha must be"),
         (("run", "--prompt-length", "0"), {}, 2, "prompt_length must be at least 1"),
         (("run", "--translator", "mlp-2"), {}, 2, "'mlp-2' is not one of"),
+        # Lengths, seeds and rates that failed late, allocated gigabytes or diverged at once.
+        ((*smoke, "--prompt-length", "600"), {}, 2, "in max_length 128; lower --prompt-length"),
+        ((*smoke, "--prompt-length", "100000000"), {}, 2, "lower --prompt-length"),
+        (("run", "--prompt-length", "100000", "--max-length", "16"), {}, 2, "16; lower --prompt"),
+        ((*smoke, "--max-length", "1000"), {}, 2, "exceeds the 512 positions of model tiny"),
+        (("run", "--seed", str(2**64)), {}, 2, "seed must be at most 18446744073709551615"),
+        (("run", "--lr", "inf"), {}, 2, "lr must be a finite number, got inf"),
+        (("grid", "--lr", "1e-3,inf", "--dry-run"), {}, 2, "lr must be a finite number"),
         (("run", "--position", "top"), {}, 2, "'top' is not one of"),
         (("grid", "--seeds", "1-x", "--dry-run"), {}, 2, "expected integers or ranges"),
         (("grid", "--seeds", "3-1", "--dry-run"), {}, 2, "expected integers or ranges"),
@@ -170,7 +216,36 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
         (("run", "--model", "not a hub id!"), {}, 2, "neither a local folder nor a hub id"),
         (smoke, {"MPT_DATA_DIR": str(tmp_path / "nowhere")}, 3, "is not a folder"),
         (smoke, {"MPT_DATA_DIR": str(missing)}, 3, "missing data file"),
-        (smoke, {"MPT_DATA_DIR": str(corrupt)}, 2, "de.jsonl:7: not valid JSON"),
+        (smoke, {"MPT_DATA_DIR": corrupt}, 2, "de.jsonl:7: not valid JSON"),
+        # Files that would hang a reader, fill the memory or fail only after training.
+        ((*smoke, "--aux", f"file:{pairs_fifo}"), {}, 2, "pairs.fifo is a pipe, not a regular"),
+        ((*predict, "--file", pairs_fifo), {}, 2, "pairs.fifo is a pipe, not a regular file"),
+        ((*smoke, "--aux", "file:/dev/zero"), {}, 2, "/dev/zero is a device, not a regular"),
+        ((*smoke, "--aux", f"file:{tmp_path}"), {}, 2, "is a folder, not a regular file"),
+        ((*smoke, "--aux", f"file:{one_line}"), {}, 2, "line longer than 1000000 characters"),
+        ((*smoke, "--aux", f"file:{long_sentence}"), {}, 2, "target_premise is 25000 characters"),
+        ((*predict, "--premise", "a " * 6000, "--hypothesis", "b"), {}, 2, "--premise is 12000"),
+        ((*smoke, "--aux", f"file:{empty_pairs}"), {}, 2, "empty.jsonl is empty"),
+        ((*smoke, "--aux", f"file:{only_shots}"), {}, 2, "no usable pairs"),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-test", "xnli/test/sw.jsonl", lambda lines: [])},
+            2,
+            "xnli/test/sw.jsonl is empty",
+        ),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-train", "kshot/train/en-4.jsonl", lambda lines: [])},
+            2,
+            "kshot/train/en-4.jsonl is empty",
+        ),
+        (
+            smoke,
+            {"MPT_DATA_DIR": edited("empty-dev", "kshot/dev/en-4.jsonl", lambda lines: [" "])},
+            2,
+            "kshot/dev/en-4.jsonl is empty",
+        ),
+        (smoke, {"MPT_DATA_DIR": pawsx_list_idx}, 2, "de.jsonl:4: idx must be an integer"),
         (
             (*smoke, "--aux", f"file:{tmp_path / 'no-pairs.jsonl'}"),
             {},
@@ -178,6 +253,16 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
             "no-pairs.jsonl does not exist",
         ),
         (("results", "show", "../../etc/passwd"), {}, 2, "not a run id"),
+        # Messages and exit codes that were wrong or lost.
+        (("predict", run_id, *pair, "--device", "foo"), {}, 2, "unknown device 'foo'"),
+        *[
+            (("predict", run_id, *pair, "--device", device), {}, 2, f"device {device} is not")
+            for device in on_a_cpu_machine
+        ],
+        (("data", "build-paws15", "--data", "foo"), {}, 2, "'foo' is not one of"),
+        (("grid", "--seeds", "1-5000", "--dry-run"), {}, 2, "1-5000: a range holds at most 1000"),
+        (("results", "table", "--where", "seed=1-5000"), {}, 2, "seed=1-5000: a range holds"),
+        (("results", "table", "--where", "seed=1-x"), {}, 2, "seed='1-x': expected integers"),
         (("results", "list"), {"MPT_HOME": str(a_file)}, 2, "MPT_HOME"),
         (smoke, {"MPT_CACHE": str(a_file / "cache")}, 2, "is not a folder"),
         (("tui",), {"MPT_HOME": str(a_file)}, 2, "is not a folder"),
@@ -189,10 +274,12 @@ def bad_inputs(data_copy: Path, tmp_path: Path):
 def test_bad_input_is_one_line_with_the_contracts_exit_code(
     capsys, monkeypatch, tmp_path, data_copy
 ):
-    mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")  # a store to protect
+    events = mpt_json(  # a store to protect
+        capsys, "run", "--preset", "smoke", "--epochs", "1", "--save-checkpoint", "--json"
+    )
     home = Path(os.environ["MPT_HOME"])
     before = store_digest(home)
-    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path):
+    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path, events[-1]["run_id"]):
         with monkeypatch.context() as patch:
             for key, value in environment.items():
                 patch.setenv(key, value)
@@ -379,3 +466,47 @@ def test_store_reading_survives_arbitrary_bytes(tmp_path, name, content):
         assert isinstance(error, InvalidInput)
     runs, warnings = load_runs(store)
     assert len(runs) + len(warnings) == 1
+
+
+def read_only_runner(folder: Path) -> list[str]:
+    """A command prefix that runs a command with `folder` mounted read-only (a tmpfs in a
+    private mount namespace: chmod would not stop root), or a skip saying why not."""
+    namespace = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    script = f'mount -t tmpfs -o ro none {shlex.quote(str(folder))} && exec "$@"'
+    prefix = [*namespace, "sh", "-c", script, "sh"]
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a read-only folder here: {probe.stderr.strip()}")
+    return prefix
+
+
+def test_a_read_only_cache_or_plot_folder_is_named_in_one_line(capsys, tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    prefix = read_only_runner(folder)
+    events = mpt_json(capsys, "run", "--preset", "smoke", "--epochs", "1", "--json")
+    home = Path(os.environ["MPT_HOME"])
+    before = store_digest(home)
+    cases = [
+        (
+            {"MPT_CACHE": str(folder / "cache")},
+            ("run", "--preset", "smoke", "--seed", "2"),
+            "MPT_CACHE",
+        ),
+        ({}, ("results", "show", events[-1]["run_id"], "--plot", folder / "loss.png"), "--plot"),
+    ]
+    for environment, args, fragment in cases:
+        completed = subprocess.run(
+            [*prefix, sys.executable, "-m", "mpt_tui", *map(str, args)],
+            env={**os.environ, **environment},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        err = completed.stderr
+        assert completed.returncode == 2, (args, err)
+        assert fragment in err and "is not writable (a read-only file system" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert store_digest(home) == before, args

@@ -1,6 +1,7 @@
 """The Textual app driven by the Pilot: launching, watching, cancelling, browsing, exporting."""
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -340,3 +341,28 @@ def test_plots_tick_whole_steps_and_epochs():
         "losses", "step", "loss", series=[Series("total", list(range(1, 1238)), [1.0] * 1237)]
     )
     assert integer_ticks(steps, 60) == [200, 400, 600, 800, 1000, 1200]
+
+
+async def test_runs_another_grid_trains_are_followed_and_finished(monkeypatch):
+    """A CLI grid on the same store holds the runs when the app's children reach them: the app
+    follows them from the store, and what that grid finishes is finished, not 'skipped'."""
+    from mpt_engine.grid import expand
+    from mpt_engine.launch import run_grid
+
+    configs = expand("smoke", {"method": ["sp"], "seed": [1, 2], "epochs": [1]}, environ={})
+    store = RunStore()
+    app = MptApp()
+    said = []
+    async with app.run_test(size=SIZE) as pilot:
+        monkeypatch.setattr(app, "notify", lambda message, **_: said.append(message))
+        with contextlib.ExitStack() as other_grid:  # the other grid's claims
+            for config in configs:
+                assert other_grid.enter_context(store.claim(config.run_id))
+            app.launch(configs)
+            await wait_for(pilot, lambda: any(m.startswith("queue done") for m in said))
+            assert [run.status for run in app.runs.values()] == ["running", "running"]
+            assert said[-1] == "queue done: 0 of 2 runs finished; 2 training in another process"
+        await asyncio.to_thread(lambda: list(run_grid(configs, store)))  # the other grid trains
+        await wait_for(pilot, lambda: all(run.status == "finished" for run in app.runs.values()))
+        for run in app.runs.values():
+            assert len(run.per_language) == 15 and run.average is not None

@@ -39,6 +39,11 @@ def alignment_corpus(
         pairs = read_pairs(Path(aux.removeprefix("file:")).expanduser())
     seen = {(example.premise, example.hypothesis) for example in exclude}
     pairs = [pair for pair in pairs if (pair.source.premise, pair.source.hypothesis) not in seen]
+    if not pairs:
+        raise InvalidInput(
+            f"aux corpus {aux} has no usable pairs (none whose English side is outside the "
+            "k-shot splits); choose another --aux, or --aux none"
+        )
     if len(pairs) < size:
         raise InvalidInput(
             f"aux corpus {aux} has {len(pairs)} usable pairs, fewer than aux_size {size}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mpt_engine.data.examples import Example
 from mpt_engine.errors import InvalidInput, SourceUnavailable
@@ -42,7 +43,9 @@ class LocalSource:
         """PAWS-X human-translated dev pairs keyed by row (the dev files are row-parallel)."""
         path = self.root / "pawsx" / "dev" / f"{language}.jsonl"
         return {
-            row.get("idx", number - 1): Example(row["sentence1"], row["sentence2"])
+            _index(path, number, row.get("idx", number - 1)): Example(
+                row["sentence1"], row["sentence2"]
+            )
             for number, row in read_jsonl(path, ("sentence1", "sentence2"))
         }
 
@@ -51,3 +54,9 @@ def _label(path: Path, number: int, value: str) -> int:
     if value not in LABELS:
         raise InvalidInput(f"{path}:{number}: unknown label {value!r}")
     return LABELS.index(value)
+
+
+def _index(path: Path, number: int, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{path}:{number}: idx must be an integer, got {value!r}")
+    return value

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mpt_engine.config import DataKind
 from mpt_tui.commands.common import error_console
 
 app = typer.Typer(help="Build auxiliary data.", no_args_is_help=True)
@@ -20,7 +21,10 @@ def build_paws15(
     size: Annotated[int, typer.Option(help="English PAWS-X pairs to translate")] = 500,
     seed: Annotated[int, typer.Option(help="seed of the pair and language draws")] = 0,
     data: Annotated[
-        str | None, typer.Option(help="source of English PAWS-X: hub, local or synthetic")
+        DataKind | None,
+        typer.Option(
+            help="source of English PAWS-X: hub, local or synthetic", case_sensitive=False
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     batch_size: Annotated[int, typer.Option(help="sentences per generation batch")] = 16,
@@ -30,7 +34,6 @@ def build_paws15(
     """Rebuild the paper's PAWS-15 auxiliary corpus with an open MT model (for --aux paws15)."""
     import os
 
-    from mpt_engine.config import DataKind
     from mpt_engine.data.aux import paws15_path
     from mpt_engine.data.task import open_source
     from mpt_engine.errors import InvalidInput
@@ -38,13 +41,7 @@ def build_paws15(
 
     if size < 1 or batch_size < 1 or beams < 1:
         raise InvalidInput("--size, --batch-size and --beams must be at least 1")
-    kind = (
-        DataKind(data)
-        if data
-        else DataKind.LOCAL
-        if os.environ.get("MPT_DATA_DIR")
-        else DataKind.HUB
-    )
+    kind = data or (DataKind.LOCAL if os.environ.get("MPT_DATA_DIR") else DataKind.HUB)
     path = paws15_path()
     manifest = path.with_name("manifest.json")
     if path.exists() and manifest.exists() and not force:

@@ -41,7 +41,7 @@ def predict(
 ) -> None:
     """Predict entailment, neutral or contradiction for each pair."""
     from mpt_engine.data.examples import Example
-    from mpt_engine.jsonl import read_jsonl
+    from mpt_engine.jsonl import check_text, read_jsonl
     from mpt_engine.languages import LABELS
     from mpt_engine.predict import predict as run_predict
     from mpt_engine.results import find_run
@@ -51,7 +51,12 @@ def predict(
         raise InvalidInput("give either --premise and --hypothesis, or --file")
     check_language(lang)
     if file is None:
-        pairs = [(Example(premise, hypothesis), lang)]
+        pairs = [
+            (
+                Example(check_text(premise, "--premise"), check_text(hypothesis, "--hypothesis")),
+                lang,
+            )
+        ]
     else:
         pairs = [
             (Example(row["premise"], row["hypothesis"]), check_language(str(row.get("lang", lang))))
