@@ -13,32 +13,12 @@ import torch
 from mpt_engine import backbone
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
-from mpt_engine.errors import Diverged, InvalidInput, RunFailed
+from mpt_engine.device import check_precision, resolve_device
+from mpt_engine.errors import Diverged, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
 from mpt_engine.languages import SOURCE_LANGUAGE
 from mpt_engine.methods import build_method
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """auto (a GPU when there is one), cpu, cuda, cuda:N or mps; InvalidInput for anything
-    else or a device this machine lacks."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        resolved = None
-    if resolved is None or resolved.type not in ("cpu", "cuda", "mps"):
-        raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
-    available = {
-        "cpu": 1,
-        "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-        "mps": int(torch.backends.mps.is_available()),
-    }[resolved.type]
-    if (resolved.index or 0) >= available:
-        raise InvalidInput(f"device {device} is not available on this machine")
-    return resolved
 
 
 def seed_everything(seed: int) -> None:
@@ -74,6 +54,7 @@ class Trainer:
         self.config = config.resolved()
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.config.precision, self.device)
+        check_precision(self.precision, self.device)  # before anything is loaded or stored
         self.compile = compile
         self.data = data
         self.predictions: dict[str, list[int]] = {}
