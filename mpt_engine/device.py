@@ -9,7 +9,7 @@ import functools
 import torch
 from torch import nn
 
-from mpt_engine.config import Precision, TranslatorKind
+from mpt_engine.config import Precision, RunConfig, TranslatorKind
 from mpt_engine.errors import InvalidInput
 from mpt_engine.modules import PromptEncoder, build_translator
 
@@ -71,6 +71,13 @@ def _bf16_forward_backward(device: torch.device) -> None:
     attended.float().sum().backward()
 
 
+def auto_precision(device: str | torch.device) -> Precision:
+    """What `--precision auto` means on a device: bf16 on a CUDA GPU that runs it, else fp32."""
+    device = resolve_device(device)
+    on_bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return Precision.BF16 if on_bf16_gpu and bf16_problem(device) is None else Precision.FP32
+
+
 def check_precision(precision: Precision, device: str | torch.device) -> None:
     """InvalidInput, before anything runs, when bf16 cannot run on the device."""
     if precision is not Precision.BF16:
@@ -81,3 +88,12 @@ def check_precision(precision: Precision, device: str | torch.device) -> None:
         raise InvalidInput(
             f"--precision bf16 is not supported on this {kind} ({problem}): use fp32"
         )
+
+
+def for_device(config: RunConfig, device: str | torch.device) -> RunConfig:
+    """The config as it trains on the device: resolved, with precision auto replaced by what it
+    means there (so that the run id and the stored config say fp32 or bf16), and checked."""
+    auto = auto_precision(device) if config.precision is Precision.AUTO else None
+    config = config.resolved(auto)
+    check_precision(config.precision, device)
+    return config

@@ -13,7 +13,7 @@ import torch
 from mpt_engine import backbone
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
-from mpt_engine.device import check_precision, resolve_device
+from mpt_engine.device import for_device, resolve_device
 from mpt_engine.errors import Diverged, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
@@ -36,13 +36,6 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def resolve_precision(precision: Precision, device: torch.device) -> Precision:
-    if precision is not Precision.AUTO:
-        return precision
-    on_bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return Precision.BF16 if on_bf16_gpu else Precision.FP32
-
-
 class Trainer:
     def __init__(
         self,
@@ -51,10 +44,10 @@ class Trainer:
         data: TaskData | None = None,
         compile: bool = False,
     ):
-        self.config = config.resolved()
         self.device = resolve_device(device)
-        self.precision = resolve_precision(self.config.precision, self.device)
-        check_precision(self.precision, self.device)  # before anything is loaded or stored
+        # precision auto resolved for this device and bf16 checked, before anything is stored
+        self.config = for_device(config, self.device)
+        self.precision = self.config.precision
         self.compile = compile
         self.data = data
         self.predictions: dict[str, list[int]] = {}
