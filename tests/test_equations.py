@@ -230,7 +230,7 @@ def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
 
 
 # XLM-R base's sizes (where a post-LN transformer translator started at 26x |p^S|) and tiny's
-SIZES = [(768, 12), (32, 2)]
+SIZES = [(768, 12), (64, 4)]
 
 
 @pytest.mark.parametrize(("hidden", "heads"), SIZES)
