@@ -60,15 +60,14 @@ async def shoot(size: tuple[int, int], seed: int) -> None:
 
 
 def main() -> None:
-    from mpt_engine.grid import expand
-    from mpt_engine.launch import run_grid
+    from mpt_engine.launch import local_grid, run_grid
     from mpt_engine.store import RunStore
 
     home = tempfile.mkdtemp(prefix="mpt-screens-")
     os.environ.update(MPT_HOME=home, XDG_STATE_HOME=os.path.join(home, "state"))
     if DATA.is_dir():
         os.environ["MPT_DATA_DIR"] = str(DATA)
-    grid = expand("smoke", {"method": ["sp", "mpt"], "seed": [1, 2], "epochs": [4]})
+    grid = local_grid("smoke", {"method": ["sp", "mpt"], "seed": [1, 2], "epochs": [4]})
     for _ in run_grid(grid, RunStore()):
         pass
     OUT.mkdir(exist_ok=True)

@@ -176,9 +176,16 @@ class RunConfig:
                 "use --split sampled"
             )
 
-    def resolved(self) -> RunConfig:
-        """The canonical form: implicit choices made explicit, unused fields set to None."""
+    def resolved(self, auto_precision: Precision | None = None) -> RunConfig:
+        """The canonical form: implicit choices made explicit, unused fields set to None.
+
+        `auto_precision` is what precision auto means on the device that trains the run
+        (device.auto_precision); only whoever knows that device can give it, and the run id
+        must name the computation (fp32 or bf16), so every front end resolves it before it
+        computes an id. Without it, auto stays."""
         changes: dict[str, Any] = {name: None for name in UNUSED_BY[self.method]}
+        if self.precision is Precision.AUTO and auto_precision is not None:
+            changes["precision"] = auto_precision
         if self.split is None:
             in_paper = self.shots in PAPER_SHOTS
             changes["split"] = SplitKind.PAPER if in_paper else SplitKind.SAMPLED
@@ -261,15 +268,17 @@ def build_config(
     preset: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] = os.environ,
+    auto_precision: Precision | None = None,
 ) -> RunConfig:
-    """Dataclass defaults < preset < MPT_DATA_DIR (selects local data) < explicit overrides."""
+    """Dataclass defaults < preset < MPT_DATA_DIR (selects local data) < explicit overrides;
+    `auto_precision` as in RunConfig.resolved."""
     if preset is not None and preset not in PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
     if environ.get("MPT_DATA_DIR"):
         values["data"] = DataKind.LOCAL
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    config = RunConfig(**values).resolved()
+    config = RunConfig(**values).resolved(auto_precision)
     check_sources(config, environ)
     return config
 

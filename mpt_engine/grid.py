@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpt_engine.config import PAPER_SHOTS, PRESETS, RunConfig, TranslatorKind, build_config
+from mpt_engine.config import (
+    PAPER_SHOTS,
+    PRESETS,
+    Precision,
+    RunConfig,
+    TranslatorKind,
+    build_config,
+)
 from mpt_engine.errors import InvalidInput
 
 SEEDS = (1, 2, 3, 4, 5)
@@ -137,8 +144,10 @@ def expand(
     preset: str | None,
     lists: Mapping[str, Sequence[Any]],
     environ: Mapping[str, str] = os.environ,
+    auto_precision: Precision | None = None,
 ) -> list[RunConfig]:
-    """The runs of a grid, in order, without duplicates (equal resolved configs)."""
+    """The runs of a grid, in order, without duplicates (equal resolved configs);
+    `auto_precision` as in RunConfig.resolved (launch.local_grid gives it for this machine)."""
     if preset is not None and preset not in GRID_PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(GRID_PRESETS)}")
     grid = GRID_PRESETS[preset] if preset else GridPreset()
@@ -148,7 +157,8 @@ def expand(
         axes.update(lists)
         names = list(axes)
         for values in itertools.product(*(_as_tuple(axes[name]) for name in names)):
-            config = build_config(preset, dict(zip(names, values, strict=True)), environ)
+            overrides = dict(zip(names, values, strict=True))
+            config = build_config(preset, overrides, environ, auto_precision)
             runs.setdefault(config.run_id, config)
     return list(runs.values())
 

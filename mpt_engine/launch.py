@@ -11,11 +11,14 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
-from mpt_engine.config import RunConfig
+from mpt_engine.config import Precision, RunConfig
+from mpt_engine.device import auto_precision, check_precision
 from mpt_engine.errors import ExitCode
 from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped, event_from_dict
+from mpt_engine.grid import expand
 from mpt_engine.runner import execute, failure
 from mpt_engine.store import RunStore
 
@@ -26,6 +29,37 @@ def missing_gpus(slots: Sequence[str]) -> list[str]:
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return [slot for slot in slots if int(slot) >= count]
+
+
+def local_device(device: str = "auto", slots: Sequence[str] = ()) -> str:
+    """The device the runs of a grid on this machine train on: `device`, or with GPU slots the
+    slots' GPU (each child sees its own; the slots are taken to be alike), or the CPU when
+    none of the slots names a GPU here."""
+    if not slots:
+        return device
+    present = [slot for slot in slots if slot not in missing_gpus(slots)]
+    return f"cuda:{present[0]}" if present else "cpu"
+
+
+def local_precision(device: str = "auto", slots: Sequence[str] = ()) -> Precision:
+    """What precision auto means for the runs of a grid on this machine."""
+    return auto_precision(local_device(device, slots))
+
+
+def local_grid(
+    preset: str | None,
+    lists: Mapping[str, Sequence[Any]],
+    device: str = "auto",
+    slots: Sequence[str] = (),
+    environ: Mapping[str, str] = os.environ,
+) -> list[RunConfig]:
+    """The runs of a grid to train on this machine, their precision resolved for the device
+    they train on (so their ids are those of the runs they store) and checked there."""
+    target = local_device(device, slots)
+    configs = expand(preset, lists, environ, auto_precision(target))
+    for precision in {config.precision for config in configs}:
+        check_precision(precision, target)
+    return configs
 
 
 def pending_runs(configs: Sequence[RunConfig], store: RunStore) -> list[RunConfig]:
@@ -40,7 +74,8 @@ def run_grid(
     save_checkpoint: bool = False,
     compile: bool = False,
 ) -> Iterator[tuple[str, Event]]:
-    """(run id, event) for every event of every run still to do; finished runs are skipped."""
+    """(run id, event) for every event of every run still to do; finished runs are skipped.
+    The configs come from local_grid (their precision resolved for this machine)."""
     todo = pending_runs(configs, store)
     if gpus:
         yield from ProcessPool(todo, store, gpus, save_checkpoint, compile).updates()

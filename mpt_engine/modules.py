@@ -59,14 +59,30 @@ class LSTMTranslator(nn.Module):
 
 
 class TransformerTranslator(nn.Module):
-    """Ablation: Transformer encoder layers over the m prompt vectors."""
+    """Ablation: Transformer encoder layers over the m prompt vectors.
+
+    The layers are pre-LN and residual, p <- p + Attention(LN(p)), p <- p + FFN(LN(p)), with
+    each branch's output projection initialised to zero, so that Transl(p^S) = p^S at
+    initialisation. Standard post-LN layers end in a LayerNorm, whose output rows have norm
+    sqrt(d) whatever the size of p^S: about 26 times |p^S| at initialisation for XLM-R base,
+    where the linear and LSTM translators start between 0.3 and 0.8 times |p^S|. Starting at the
+    scale of p^S keeps the translator ablation a comparison of architectures."""
 
     def __init__(self, hidden_size: int, layers: int, heads: int):
         super().__init__()
         layer = nn.TransformerEncoderLayer(
-            hidden_size, heads, dim_feedforward=2 * hidden_size, dropout=0.0, batch_first=True
+            hidden_size,
+            heads,
+            dim_feedforward=2 * hidden_size,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+        for block in self.encoder.layers:  # (the encoder holds copies of `layer`)
+            for projection in (block.self_attn.out_proj, block.linear2):
+                nn.init.zeros_(projection.weight)
+                nn.init.zeros_(projection.bias)
 
     def forward(self, source_prompt: torch.Tensor) -> torch.Tensor:
         return self.encoder(source_prompt[None])[0]

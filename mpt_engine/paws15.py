@@ -54,7 +54,7 @@ def build(
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from mpt_engine.train import resolve_device
+    from mpt_engine.device import resolve_device
 
     output = output or paws15_path()
     tokenizer = backbone.load_pretrained(AutoTokenizer.from_pretrained, model, MODEL_HINT)

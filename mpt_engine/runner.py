@@ -32,9 +32,9 @@ def execute(
     finished meanwhile). Failures are recorded as a final run_failed event and re-raised.
     """
     store = store or RunStore()
-    config = config.resolved()
     trainer = Trainer(config, device, compile=compile)
     trainer.setup()  # loads data and model: bad input or a missing source writes nothing
+    config = trainer.config  # precision resolved for the device: the run's id
     with store.claim(config.run_id) as claimed:
         if not claimed:
             owner = store.owner(config.run_id) or "another process"

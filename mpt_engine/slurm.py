@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpt_engine.config import RunConfig
+from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import home
 from mpt_engine.record import now
@@ -35,6 +35,14 @@ class SlurmOptions:
     minutes: int = 240  # the time limit of each array task
     max_parallel: int = 16  # the array's concurrency cap
     extra: Mapping[str, str] = field(default_factory=dict)  # --slurm-option KEY=VALUE
+
+    @property
+    def auto_precision(self) -> Precision:
+        """What precision auto means on the compute nodes, decided here on the submitting node
+        (a run's id names its precision, and the grid's status and resubmission need the ids):
+        bf16 on GPU nodes (the A100/H100 generation has it; for older GPUs give --precision
+        fp32), fp32 on CPU nodes."""
+        return Precision.BF16 if self.gpus_per_run else Precision.FP32
 
 
 def submissions_path():
@@ -55,6 +63,29 @@ def submissions() -> dict[str, dict[str, Any]]:
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a torn line from an interrupted submission
     return latest
+
+
+def as_found(
+    configs: Sequence[RunConfig], store: RunStore, auto_precision: Precision
+) -> list[RunConfig]:
+    """A grid's runs as they were submitted or stored, for its status and cancellation.
+
+    A run's id names its resolved precision, and what precision auto meant was decided where
+    the grid was submitted (bf16 for GPU nodes, fp32 on a CPU), which need not be where the
+    status is asked for: a run of precision auto is found under either reading (both, if both
+    exist), else it is new and takes `auto_precision`."""
+    submitted = submissions()
+    runs: dict[str, RunConfig] = {}
+    for config in configs:
+        readings = [config.resolved(precision) for precision in (Precision.FP32, Precision.BF16)]
+        if config.precision is not Precision.AUTO:
+            readings = [config.resolved()]
+        found = [
+            run for run in readings if run.run_id in submitted or store.status(run.run_id) != "new"
+        ]
+        for run in found or [config.resolved(auto_precision)]:
+            runs.setdefault(run.run_id, run)
+    return list(runs.values())
 
 
 def queue_states(job_ids: Sequence[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import torch
 from mpt_engine import backbone, paths
 from mpt_engine.config import TINY_MODEL, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
+from mpt_engine.device import for_device, resolve_device
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
@@ -20,27 +21,6 @@ from mpt_engine.languages import SOURCE_LANGUAGE
 from mpt_engine.methods import build_method
 from mpt_engine.prompts import render, verbalizer_record
 from mpt_engine.record import device_name
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """auto (a GPU when there is one), cpu, cuda, cuda:N or mps; InvalidInput for anything
-    else or a device this machine lacks."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        resolved = None
-    if resolved is None or resolved.type not in ("cpu", "cuda", "mps"):
-        raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
-    available = {
-        "cpu": 1,
-        "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-        "mps": int(torch.backends.mps.is_available()),
-    }[resolved.type]
-    if (resolved.index or 0) >= available:
-        raise InvalidInput(f"device {device} is not available on this machine")
-    return resolved
 
 
 def position_limit(model: str, tokenizer) -> int:
@@ -86,13 +66,6 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def resolve_precision(precision: Precision, device: torch.device) -> Precision:
-    if precision is not Precision.AUTO:
-        return precision
-    on_bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return Precision.BF16 if on_bf16_gpu else Precision.FP32
-
-
 class Trainer:
     def __init__(
         self,
@@ -101,9 +74,10 @@ class Trainer:
         data: TaskData | None = None,
         compile: bool = False,
     ):
-        self.config = config.resolved()
         self.device = resolve_device(device)
-        self.precision = resolve_precision(self.config.precision, self.device)
+        # precision auto resolved for this device and bf16 checked, before anything is stored
+        self.config = for_device(config, self.device)
+        self.precision = self.config.precision
         self.compile = compile
         self.data = data
         self.predictions: dict[str, list[int]] = {}

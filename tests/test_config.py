@@ -5,6 +5,7 @@ import pytest
 from mpt_engine.config import (
     DataKind,
     Method,
+    Precision,
     PromptPosition,
     RunConfig,
     SplitKind,
@@ -103,3 +104,17 @@ def test_preset_then_environment_then_explicit_options(tmp_path):
 def test_from_dict_rejects_unknown_fields():
     with pytest.raises(InvalidInput, match="unknown config field"):
         RunConfig.from_dict({"method": "mpt", "colour": "red"})
+
+
+def test_precision_auto_takes_the_meaning_of_the_training_device():
+    from mpt_engine.device import for_device
+    from mpt_engine.slurm import SlurmOptions
+
+    on_cpu = for_device(RunConfig(), "cpu")
+    assert on_cpu.precision is Precision.FP32
+    assert on_cpu.run_id == RunConfig(precision="fp32").run_id
+    assert for_device(RunConfig(precision="bf16"), "cpu").precision is Precision.BF16
+    # Slurm decides on the submitting node: bf16 on GPU nodes, fp32 on CPU nodes
+    assert SlurmOptions(gpus_per_run=1).auto_precision is Precision.BF16
+    assert SlurmOptions(gpus_per_run=0).auto_precision is Precision.FP32
+    assert RunConfig().resolved(Precision.BF16).run_id == RunConfig(precision="bf16").run_id

@@ -5,13 +5,14 @@ import math
 import pytest
 import torch
 
-from mpt_engine.config import RunConfig
+from mpt_engine.config import RunConfig, TranslatorKind
 from mpt_engine.data import load_task_data
 from mpt_engine.data.examples import Example
 from mpt_engine.encoding import collate
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.methods import build_method
 from mpt_engine.model import PromptedMaskedLM
+from mpt_engine.modules import PromptEncoder, build_translator
 from mpt_engine.prompts import ClozeTemplate
 
 
@@ -226,3 +227,28 @@ def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
     assert not torch.equal(english.input_ids, foreign.input_ids)  # a second, foreign template
     losses = method.loss((english, foreign))
     assert losses.total.item() == pytest.approx(losses.ce.item() + losses.kl.item(), rel=1e-6)
+
+
+# XLM-R base's sizes (where a post-LN transformer translator started at 26x |p^S|) and tiny's
+SIZES = [(768, 12), (64, 4)]
+
+
+@pytest.mark.parametrize(("hidden", "heads"), SIZES)
+@pytest.mark.parametrize("kind", list(TranslatorKind))
+def test_every_translator_starts_at_the_scale_of_the_source_prompt(kind, hidden, heads):
+    """Fig. 4 compares architectures: none of them starts far from |p^S| (a ratio between
+    0.2 and 5 at initialisation), and the gradient of p^T reaches p^S through each but the
+    separate prompt, which ignores p^S by design."""
+    torch.manual_seed(0)
+    prompt_encoder = PromptEncoder(4, hidden)
+    translator = build_translator(kind, hidden, heads, prompt_length=4)
+    source_prompt = prompt_encoder()
+    source_prompt.retain_grad()
+    target_prompt = translator(source_prompt)
+    ratio = (target_prompt.norm() / source_prompt.norm()).item()
+    assert 0.2 <= ratio <= 5, f"{kind}: |p^T| / |p^S| = {ratio:.2f} at initialisation"
+    (target_prompt * torch.randn_like(target_prompt)).sum().backward()
+    reaches_source = source_prompt.grad is not None and source_prompt.grad.abs().sum() > 0
+    assert reaches_source == (kind is not TranslatorKind.SEPARATE)
+    grads = [p.grad for p in translator.parameters()]
+    assert kind is TranslatorKind.NONE or any(g is not None and g.abs().sum() > 0 for g in grads)

@@ -8,9 +8,11 @@ import sys
 
 import pytest
 
-from mpt_engine.config import PRESETS
+from mpt_engine.config import PRESETS, Precision, build_config
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import GRID_PRESETS, expand, parse_values
+from mpt_engine.slurm import as_found
+from mpt_engine.store import RunStore
 from tests.helpers import mpt, mpt_json, runs_dir
 
 SMALL = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--shots", "1,2", "--seeds", "1,2")
@@ -171,3 +173,28 @@ def test_dry_run_fits_80_columns_without_cutting_values(capsys, monkeypatch):
     assert code == 0
     assert "…" not in out and max(map(len, out.splitlines())) <= 80
     assert "separate" in out and "xnli-dev" in out
+
+
+def test_precision_auto_runs_and_is_stored_as_what_it_means_here(capsys):
+    """On a CPU, auto is fp32: one id, one stored config, one table cell with an explicit fp32,
+    and the grid's skip-finished logic sees the run whichever way precision is given."""
+    smoke = ("--preset", "smoke", "--method", "sp", "--epochs", "1", "--device", "cpu")
+    result = mpt_json(capsys, "run", *smoke, "--json")[-1]
+    explicit = build_config("smoke", {"method": "sp", "epochs": 1, "precision": "fp32"}, {})
+    assert result["run_id"] == explicit.run_id
+    stored = json.loads((runs_dir() / result["run_id"] / "config.json").read_text())
+    assert stored["precision"] == "fp32"
+    listed = mpt_json(
+        capsys, "grid", *smoke, "--seeds", "1", "--precision", "auto,fp32", "--dry-run", "--json"
+    )
+    assert (listed["run_id"], listed["status"], listed["config"]["precision"]) == (
+        result["run_id"],
+        "finished",
+        "fp32",
+    )
+    # --status and --cancel find the run whatever auto meant where it was started
+    (auto,) = expand("smoke", {"method": ["sp"], "seed": [1], "epochs": [1]}, environ={})
+    (other,) = expand("smoke", {"method": ["sp"], "seed": [2], "epochs": [1]}, environ={})
+    found = as_found([auto, other], RunStore(), auto_precision=Precision.BF16)
+    assert [(run.seed, run.precision) for run in found] == [(1, "fp32"), (2, "bf16")]
+    assert found[0].run_id == result["run_id"]

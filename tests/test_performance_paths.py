@@ -9,12 +9,14 @@ import torch
 from benchmarks import reference
 from mpt_engine.config import RunConfig, build_config
 from mpt_engine.data import load_task_data
+from mpt_engine.device import bf16_problem
 from mpt_engine.encoding import collate
 from mpt_engine.evaluate import predict_labels
 from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
 from mpt_engine.token_cache import MIN_TEXTS, fingerprint, tokenize
 from mpt_engine.train import Trainer
+from tests.helpers import mpt, runs_dir
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,9 @@ def test_evaluation_batch_size_is_not_part_of_a_runs_identity():
 
 
 def test_bf16_autocast_runs_end_to_end():
+    problem = bf16_problem("cpu")
+    if problem is not None:
+        pytest.skip(f"bf16 autocast does not run on this CPU: {problem}")
     config = build_config("smoke", {"precision": "bf16", "epochs": 1, "test_limit": 30}, environ={})
     trainer = Trainer(config)
     events = list(trainer.events())
@@ -96,3 +101,39 @@ def test_vocabulary_logits_stay_float32_under_bf16_autocast(method_and_data):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         label_rows = head(hidden, method.label_ids)
     assert torch.allclose(label_rows, exact[:, method.label_ids], atol=1e-5)
+
+
+@pytest.fixture
+def cpu_without_bf16(monkeypatch):
+    """A CPU whose oneDNN has no bf16 LSTM (an AVX2 EPYC): the LSTM fails under autocast."""
+    from mpt_engine import device
+
+    forward = torch.nn.LSTM.forward
+
+    def failing_forward(self, *args, **kwargs):
+        if torch.is_autocast_enabled("cpu"):
+            raise RuntimeError(
+                "could not create a primitive descriptor for the LSTM forward propagation "
+                "primitive. Run workload with environment variable ONEDNN_VERBOSE=all"
+            )
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", failing_forward)
+    device._bf16_problem.cache_clear()  # the probe's answer is cached per process
+    yield
+    device._bf16_problem.cache_clear()
+
+
+def test_the_probe_finds_a_cpu_without_bf16(cpu_without_bf16):
+    assert "LSTM forward propagation" in bf16_problem("cpu")
+
+
+def test_bf16_on_a_cpu_without_it_fails_before_the_run(capsys, cpu_without_bf16):
+    code, out, err = mpt(capsys, "run", "--preset", "smoke", "--precision", "bf16")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: --precision bf16 is not supported on this cpu (could not create a primitive "
+        "descriptor for the LSTM forward propagation primitive. Run workload with environment "
+        "variable ONEDNN_VERBOSE=all): use fp32"
+    ]
+    assert not runs_dir().exists() or not any(runs_dir().iterdir())

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from mpt_engine.config import RunConfig
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
-from mpt_engine.grid import expand
-from mpt_engine.launch import run_grid
+from mpt_engine.launch import local_grid, run_grid
 from mpt_engine.methods import SoftPromptMethod
 from mpt_engine.results import load_runs, read_events, read_run
 from mpt_engine.store import RunStore, StoreWriteFailed, write_atomic
@@ -402,7 +401,7 @@ def test_a_restarted_run_appends_its_attempt_to_the_old_events(tmp_path):
 
 def test_a_claimed_run_is_left_to_its_owner(tmp_path):
     store = RunStore(tmp_path / "runs")
-    (config,) = expand("smoke", {"method": ["sp"], "seed": [1], "epochs": [1]}, environ={})
+    (config,) = local_grid("smoke", {"method": ["sp"], "seed": [1], "epochs": [1]}, environ={})
     with store.claim(config.run_id) as mine:
         assert mine and store.status(config.run_id) == "running"
         updates = list(run_grid([config], store))

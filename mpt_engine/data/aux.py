@@ -25,8 +25,8 @@ PLACEHOLDER = "NS"  # PAWS-X marks sentences its translators left out with "NS"
 def alignment_corpus(
     source, aux: str, size: int, exclude: Collection[Example] = ()
 ) -> list[AlignmentPair]:
-    """`size` pairs of the corpus `aux`, none of whose English sides is among `exclude` (the
-    run's k-shot inputs: XNLI dev holds the paper's dev splits)."""
+    """`size` pairs of the corpus `aux`, none of which shares its English premise with one of
+    `exclude` (the run's k-shot inputs)."""
     if aux == "pawsx":
         pairs = _random_language_pairs(source.pawsx, PAWSX_XNLI_LANGUAGES)
     elif aux == "xnli-dev":
@@ -37,11 +37,14 @@ def alignment_corpus(
         pairs = read_pairs(paws15_path())
     else:
         pairs = read_pairs(Path(aux.removeprefix("file:")).expanduser())
-    seen = {(example.premise, example.hypothesis) for example in exclude}
-    pairs = [pair for pair in pairs if (pair.source.premise, pair.source.hypothesis) not in seen]
+    # The paper's dev splits are XNLI dev rows, and XNLI dev gives each premise three
+    # hypotheses: excluding the k-shot pairs alone would still align on premises that model
+    # selection reads. Pairs are parallel, so the English premise stands for every language.
+    premises = {example.premise for example in exclude}
+    pairs = [pair for pair in pairs if pair.source.premise not in premises]
     if not pairs:
         raise InvalidInput(
-            f"aux corpus {aux} has no usable pairs (none whose English side is outside the "
+            f"aux corpus {aux} has no usable pairs (none whose English premise is outside the "
             "k-shot splits); choose another --aux, or --aux none"
         )
     if len(pairs) < size:

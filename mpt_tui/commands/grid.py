@@ -129,7 +129,7 @@ def grid(
     ] = False,
 ) -> None:
     """Run a grid of runs; finished runs are skipped, so the same command resumes a grid."""
-    from mpt_engine.grid import expand, parse_values
+    from mpt_engine.grid import parse_values
     from mpt_engine.store import RunStore
 
     given = {
@@ -154,13 +154,18 @@ def grid(
         "precision": precision,
     }
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
-    configs = expand(preset, lists)
     if executor not in ("local", "slurm"):
         raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     slots = [slot.strip() for slot in gpus.split(",")] if gpus else []
     if not all(slot.isdigit() for slot in slots):
         raise InvalidInput(f"--gpus {gpus!r}: expected GPU indices like 0,1,2")
     store = RunStore()
+    slurm_options = None
+    if executor == "slurm":
+        slurm_options = _slurm_options(
+            partition, gpus_per_run, time, max_parallel, slurm_option or []
+        )
+    configs = _plan(preset, lists, store, slurm_options, device, slots, status or cancel)
     if status:
         _status(configs, store, as_json)
         return
@@ -177,17 +182,7 @@ def grid(
         _dry_run(configs, store, as_json)
         return
     if executor == "slurm":
-        _submit(
-            configs,
-            store,
-            partition,
-            gpus_per_run,
-            time,
-            max_parallel,
-            slurm_option or [],
-            wait,
-            as_json,
-        )
+        _submit(configs, store, slurm_options, wait, as_json)
         return
 
     from mpt_engine.launch import missing_gpus, pending_runs, run_grid
@@ -217,6 +212,25 @@ def grid(
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
         )
         sys.exit(codes[0] if len(set(codes)) == 1 else ExitCode.RUN_FAILED)  # e.g. 3: offline
+
+
+def _plan(preset, lists, store, slurm_options, device, slots, existing: bool):
+    """The grid's runs. A run's id names its resolved precision, so precision auto takes its
+    meaning where the runs train: on Slurm's compute nodes or on this machine (checked here).
+    `existing` (--status, --cancel): the runs as they were submitted or stored."""
+    from mpt_engine.grid import expand
+
+    if existing:
+        from mpt_engine.launch import local_precision
+        from mpt_engine.slurm import as_found
+
+        auto = slurm_options.auto_precision if slurm_options else local_precision(device, slots)
+        return as_found(expand(preset, lists), store, auto)
+    if slurm_options is not None:
+        return expand(preset, lists, auto_precision=slurm_options.auto_precision)
+    from mpt_engine.launch import local_grid
+
+    return local_grid(preset, lists, device, slots)
 
 
 @contextlib.contextmanager
@@ -287,12 +301,8 @@ def _status(configs, store, as_json: bool) -> None:
     error_console().print(f"{count(len(rows), 'run')}: {summary}", highlight=False)
 
 
-def _submit(
-    configs, store, partition, gpus_per_run, minutes, max_parallel, options, wait, as_json
-) -> None:
-    import time as clock
-
-    from mpt_engine.slurm import SlurmOptions, grid_status, submit
+def _slurm_options(partition, gpus_per_run, minutes, max_parallel, options):
+    from mpt_engine.slurm import SlurmOptions
 
     extra = {}
     for option in options:
@@ -302,15 +312,21 @@ def _submit(
         extra[key] = value
     if gpus_per_run < 0 or minutes < 1 or max_parallel < 1:
         raise InvalidInput("--gpus-per-run must be >= 0, --time and --max-parallel >= 1")
-    submitted = submit(
-        configs, store, SlurmOptions(partition, gpus_per_run, minutes, max_parallel, extra)
-    )
+    return SlurmOptions(partition, gpus_per_run, minutes, max_parallel, extra)
+
+
+def _submit(configs, store, options, wait, as_json) -> None:
+    import time as clock
+
+    from mpt_engine.slurm import grid_status, submit
+
+    submitted = submit(configs, store, options)
     if as_json:
         for record in submitted:
             print_json(record)
     message = (
         f"submitted {len(submitted)} of {len(configs)} runs as Slurm array "
-        f"{submitted[0]['job_id'].split('_')[0]} (at most {max_parallel} at a time)"
+        f"{submitted[0]['job_id'].split('_')[0]} (at most {options.max_parallel} at a time)"
         if submitted
         else f"nothing to submit: all {len(configs)} runs are finished, queued or running"
     )

@@ -114,7 +114,10 @@ def run(
     unused = [name for name in UNUSED_BY[config.method] if overrides.get(name) is not None]
     warn(f"{config.method} does not use --{name.replace('_', '-')}; ignored" for name in unused)
 
+    from mpt_engine.device import for_device
     from mpt_engine.store import RunStore
+
+    config = for_device(config, device)  # precision auto resolved: the id of the stored run
 
     store = RunStore()
     finished = store.result(config.run_id)

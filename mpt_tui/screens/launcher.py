@@ -223,8 +223,14 @@ class LauncherScreen(Screen):
             self.errors.pop(widget.id, None)
 
     def plan(self):
-        """The runs the form describes; raises MptError for a bad form."""
-        return expand(self._preset(), self.lists(), os.environ)
+        """The runs the form describes, their precision resolved for where they train (as the
+        run ids need); raises MptError for a bad form."""
+        if self.on_slurm():
+            auto_precision = self.slurm_options().auto_precision
+            return expand(self._preset(), self.lists(), os.environ, auto_precision)
+        from mpt_engine.launch import local_grid  # imports torch: not before a plan is made
+
+        return local_grid(self._preset(), self.lists(), slots=self.gpu_slots(), environ=os.environ)
 
     def refresh_plan(self) -> None:
         from mpt_engine.results import estimate_seconds, load_runs
