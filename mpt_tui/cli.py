@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.errors import ExitCode, MptError
+from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
 from mpt_tui.commands import data, results
 from mpt_tui.commands.grid import grid
 from mpt_tui.commands.predict import predict
@@ -68,14 +68,15 @@ def root(
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the run is recorded as interrupted
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop like Ctrl-C: runs are recorded as interrupted
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and an exit code from the contract."""
     args = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, _interrupt)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)
