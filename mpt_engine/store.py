@@ -24,6 +24,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import time
@@ -189,10 +190,10 @@ def check_result(result: Any, run_id: str) -> dict[str, Any]:
     missing = [lang for lang in XNLI_LANGUAGES if lang not in accuracies]
     if missing:
         raise BadRun(f"{run_id}: result.json has no accuracy for {', '.join(missing)}")
-    wrong = [lang for lang in XNLI_LANGUAGES if not number(accuracies[lang])]
-    if wrong or not number(result.get("average")):
-        field = f"per_language.{wrong[0]}" if wrong else "average"
-        raise BadRun(f"{run_id}: result.json {field} is not a finite number")
+    wrong = [f"per_language.{lang}" for lang in XNLI_LANGUAGES if not number(accuracies[lang])]
+    wrong += [name for name in ("average", "seconds") if not number(result.get(name, 0))]
+    if "average" not in result or wrong:
+        raise BadRun(f"{run_id}: result.json {(wrong or ['average'])[0]} is not a finite number")
     return result
 
 
@@ -323,9 +324,12 @@ class RunStore:
             for name in names:  # refused before anything is written
                 if stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                     raise _unsafe(run.folder / name)
-            for name in filter(_TEMPORARY.match, names):
+            for name in filter(_TEMPORARY.match, names):  # files, or a checkpoint's folder
                 with contextlib.suppress(OSError):
-                    os.unlink(name, dir_fd=folder)
+                    if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                        shutil.rmtree(name, dir_fd=folder)
+                    else:
+                        os.unlink(name, dir_fd=folder)
         run.write_json("config.json", config)
         run.write_record(record)
         run.start_attempt()
