@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from mpt_engine import hub
 from mpt_engine.config import E5_MODEL, TINY_MODEL, local_model
 from mpt_engine.errors import InvalidInput, SourceUnavailable
-from mpt_engine.paths import cache_dir
+from mpt_engine.paths import cache_dir, cached
 from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
 
 TINY_SHAPE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
@@ -112,9 +112,11 @@ def tiny_tokenizer(corpus: Iterable[str]):
     texts = [*corpus, *_template_words()]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     folder = cache_dir() / "tokenizers" / f"tiny-v2-{TINY_VOCAB}-{digest}"  # v2: reproducible
-    if not (folder / "tokenizer.json").exists():
-        train_tokenizer(texts, TINY_VOCAB).save_pretrained(folder)
-    return AutoTokenizer.from_pretrained(folder)
+    return cached(
+        folder,
+        lambda partial: train_tokenizer(texts, TINY_VOCAB).save_pretrained(partial),
+        AutoTokenizer.from_pretrained,
+    )
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

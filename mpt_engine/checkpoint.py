@@ -7,6 +7,7 @@ checkpoint/model.safetensors      every trained weight: backbone, prompt encoder
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
@@ -21,8 +22,9 @@ def save(method, tokenizer, folder: Path) -> None:
     """Write to a temporary folder, then rename: a checkpoint is complete or absent."""
     from safetensors.torch import save_model
 
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    # A fresh name, made here: nothing planted in a shared store can redirect these writes.
+    partial = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+    partial.mkdir()
     config = method.backbone.config
     config.architectures = [type(method.backbone).__name__]
     config.save_pretrained(partial / "backbone")

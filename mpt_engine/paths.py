@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 
 from mpt_engine.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 def home() -> Path:
@@ -67,3 +74,39 @@ def _read_only(path: Path) -> bool:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def cached(entry: Path, build: Callable[[Path], None], load: Callable[[Path], T]) -> T:
+    """load(entry) of a cache entry (a file or a folder), built first when it is missing or
+    fails to load: a damaged entry is rebuilt, never fatal. Every cache write goes through
+    here: build(temporary) writes the whole entry at a fresh temporary path beside it, which is
+    then renamed into place, so neither a kill, a full disk nor a process building the same
+    entry at the same moment can leave (or show) half an entry."""
+    if entry.exists():
+        try:
+            return load(entry)
+        except Exception:  # torn, or written by another version: build it again
+            pass
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    temporary = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        build(temporary)
+        if temporary.is_dir() and entry.is_dir():
+            # A folder cannot replace a folder in one step: move the damaged one aside first.
+            # A process that built the same entry meanwhile wins; its entry is just as good.
+            aside = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.old")
+            with contextlib.suppress(FileNotFoundError):
+                entry.rename(aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.replace(temporary, entry)
+        except OSError:
+            if not temporary.is_dir():
+                raise  # a full disk, a read-only cache: the caller says so
+            # another process put its folder in place first: it is just as good
+    finally:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+    return load(entry)

@@ -18,6 +18,7 @@ from mpt_engine.data.aux import PAIR_FIELDS, paws15_path
 from mpt_engine.data.examples import Example
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
+from mpt_engine.paths import home
 from mpt_engine.record import now
 from mpt_engine.store import write_atomic, write_json
 
@@ -92,8 +93,11 @@ def build(
                 ensure_ascii=False,
             )
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(output, "\n".join(rows) + "\n")
+    # In the store (the default) no symbolic link below $MPT_HOME is followed.
+    root = home() if output.is_relative_to(home()) else None
+    if root is None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, "\n".join(rows) + "\n", root)
     manifest = {
         "model": model,
         "seed": seed,
@@ -103,7 +107,7 @@ def build(
         "languages": dict(sorted(Counter(language for _, language in chosen).items())),
         "created_at": now(),
     }
-    write_json(output.with_name("manifest.json"), manifest)
+    write_json(output.with_name("manifest.json"), manifest, root)
     return output
 
 

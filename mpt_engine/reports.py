@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import NON_IDENTITY, Method, RunConfig
+from mpt_engine.config import Method, RunConfig, identity
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.record import minute
@@ -52,11 +52,16 @@ ABLATIONS = {
 }
 
 
+# A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
+# corpus, another one), so it is looked up without the data digest.
+VARIANT_IGNORE = ("seed", "data_digest")
+
+
 def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
-    """Runs with equal keys differ only in the ignored fields (and in fields, such as the
-    evaluation batch size, that are not part of a run's identity)."""
-    skipped = (*ignore, *NON_IDENTITY)
-    return json.dumps({k: v for k, v in config.items() if k not in skipped}, sort_keys=True)
+    """Runs with equal keys differ only in the ignored fields (and in what is not part of a
+    run's identity: the evaluation batch size, where its data files lie)."""
+    kept = {k: v for k, v in identity(config).items() if k not in ignore}
+    return json.dumps(kept, sort_keys=True)
 
 
 def group_runs(
@@ -170,7 +175,7 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
     the original's: a t-test of the average over seeds, or (COLUMNS) the paper's test across the
     rows' 16 column means."""
     base = base_mpt_group(runs, "mpt grid --preset table2")
-    groups = group_runs(runs)
+    groups = group_runs(runs, VARIANT_IGNORE)
     table = ResultTable(
         title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
         label_columns=["Model", "Seeds"],
@@ -178,7 +183,7 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
         notes=[STD_NOTE, f"p-value vs Original MPT: two-tailed {TEST_NAMES[test]}"],
     )
     for name, change in TABLE2_ROWS:
-        group = groups.get(config_key(_variant(base[0].config, change)), [])
+        group = groups.get(config_key(_variant(base[0].config, change), VARIANT_IGNORE), [])
         if not group:
             table.rows.append(Row([name, "0"], [Cell(None)] * (len(COLUMNS) + 1)))
             continue
@@ -245,7 +250,8 @@ def _variant(config: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, 
 def families(runs: Sequence[StoredRun]) -> ResultTable:
     """Figure 3: the accuracy gain of MPT relative to SP per language and per family."""
     mpt = base_mpt_group(runs, "mpt grid --methods sp,mpt --shots 32 --seeds 1-5")
-    sp = group_runs(runs).get(config_key(_variant(mpt[0].config, {"method": "sp"})), [])
+    sp_key = config_key(_variant(mpt[0].config, {"method": "sp"}), VARIANT_IGNORE)
+    sp = group_runs(runs, VARIANT_IGNORE).get(sp_key, [])
     if not sp:
         raise InvalidInput("no finished SP runs with the same settings as the MPT runs")
     sp_means = [summarize(values).mean for values in accuracy_values(sp)[:-1]]

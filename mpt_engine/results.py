@@ -17,9 +17,7 @@ from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import parse_values
 from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
-from mpt_engine.store import RUN_ID, RunStore
-
-STATUSES = ("finished", "running", "failed", "diverged", "interrupted", "incomplete")
+from mpt_engine.store import RUN_ID, STATUSES, RunStore, read_events, read_text
 
 
 @dataclass
@@ -43,59 +41,33 @@ class StoredRun:
         return read_events(self.folder / "events.jsonl")
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """Events of the run's latest attempt (from its last run_started on: the file keeps every
-    attempt of a restarted run); a torn line (a writer killed mid-line) is ignored."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    starts = [i for i, event in enumerate(events) if event.get("event") == "run_started"]
-    return events[starts[-1] :] if starts else events
-
-
 def read_run(folder: Path) -> StoredRun:
-    """One run folder; InvalidInput when it is not a readable run."""
+    """One run folder; InvalidInput when it is not a usable run: unreadable, a symbolic link, a
+    result.json of the wrong shape, or foreign (its config or result is another run's). A run
+    killed before its record.json was written has an empty record."""
     if not RUN_ID.match(folder.name):
         raise InvalidInput(f"{folder.name}: not a run folder")
+    if folder.is_symlink():
+        raise InvalidInput(f"{folder.name}: a symbolic link, not a run folder")
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        record = json.loads((folder / "record.json").read_text(encoding="utf-8"))
+        config = json.loads(read_text(folder / "config.json"))
+        try:
+            record = json.loads(read_text(folder / "record.json"))
+        except FileNotFoundError:
+            record = {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidInput(f"{folder.name}: unreadable run ({error})") from None
     if not isinstance(config, dict) or not isinstance(record, dict):
         raise InvalidInput(f"{folder.name}: config.json and record.json must be objects")
-    result = _read_result(folder)
-    if result is not None:
-        status = "finished"
-    elif RunStore(folder.parent).owner(folder.name):
-        status = "running"
-    else:
-        events = read_events(folder / "events.jsonl")
-        last = events[-1] if events else {}
-        failed = last.get("event") == "run_failed"
-        status = last.get("status", "incomplete") if failed else "incomplete"
-    return StoredRun(folder.name, folder, config, status, result, record)
-
-
-def _read_result(folder: Path) -> dict[str, Any] | None:
     try:
-        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidInput(f"{folder.name}: unreadable result.json ({error})") from None
-    if not isinstance(result, dict) or not isinstance(result.get("per_language"), dict):
-        raise InvalidInput(f"{folder.name}: result.json has no per_language accuracies")
-    return result
+        run_id = RunConfig.from_dict(config).run_id
+    except (InvalidInput, TypeError) as error:
+        raise InvalidInput(f"{folder.name}: config.json is not a run's config ({error})") from None
+    if run_id != folder.name:
+        raise InvalidInput(f"{folder.name}: config.json is the config of run {run_id}; foreign")
+    store = RunStore(folder.parent)
+    result = store.result(folder.name)
+    return StoredRun(folder.name, folder, config, store.status(folder.name, result), result, record)
 
 
 def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
@@ -104,7 +76,7 @@ def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
     if not store.root.is_dir():
         return runs, warnings
     for folder in sorted(store.root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
+        if folder.name.startswith(".") or not (folder.is_dir() or folder.is_symlink()):
             continue
         try:
             runs.append(read_run(folder))

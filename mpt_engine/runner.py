@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mpt_engine import checkpoint
 from mpt_engine import record as records
 from mpt_engine.config import RunConfig
+from mpt_engine.data.files import with_data_digest
 from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped
-from mpt_engine.store import RunStore, StoreWriteFailed
+from mpt_engine.store import RunFolder, RunStore
 from mpt_engine.train import Trainer
 
 
@@ -32,8 +34,10 @@ def execute(
     finished meanwhile). Failures are recorded as a final run_failed event and re-raised.
     """
     store = store or RunStore()
+    config = with_data_digest(config.resolved())  # the run's id names the data it reads
     trainer = Trainer(config, device, compile=compile)
     trainer.setup()  # loads data and model: bad input or a missing source writes nothing
+    with_data_digest(config)  # the files did not change while they were read
     config = trainer.config  # precision resolved for the device: the run's id
     with store.claim(config.run_id) as claimed:
         if not claimed:
@@ -50,11 +54,11 @@ def _train(
     config = trainer.config
     record = records.collect()
     record.update(annotations, **trainer.record())
-    run = store.begin(config.run_id, config.to_dict(), record)
+    run = RunFolder(store.home, config.run_id)
     try:
+        store.begin(config.run_id, config.to_dict(), record)
         for event in trainer.events():
-            run.append_event(event.to_json())
-            if isinstance(event, RunFinished):
+            if isinstance(event, RunFinished):  # result.json first: the event follows a result
                 if save_checkpoint:
                     checkpoint.save(trainer.method, trainer.tokenizer, run.folder / "checkpoint")
                 record["finished_at"] = records.now()
@@ -62,15 +66,32 @@ def _train(
                 result = event.to_dict()
                 del result["event"]
                 run.finish(result, trainer.predictions)
+            run.append_event(event.to_json())
             yield event
     except GeneratorExit:  # the caller stopped consuming (Ctrl-C, SIGTERM): not finished
-        with contextlib.suppress(StoreWriteFailed):
-            run.append_event(failure(config.run_id, KeyboardInterrupt()).to_json())
+        _record_stop(run, config.run_id, KeyboardInterrupt())
         raise
     except BaseException as error:
-        with contextlib.suppress(StoreWriteFailed):  # the store itself may be what failed
-            run.append_event(failure(config.run_id, error).to_json())
+        _record_stop(run, config.run_id, error)
         raise
+
+
+def _record_stop(run: RunFolder, run_id: str, error: BaseException) -> None:
+    """The event saying why a run stopped; none once its result is stored (an interrupt that
+    lands just after it does not undo a finished run), nor when its folder was never begun."""
+    if isinstance(error, RunClaimed) or os.path.lexists(run.folder / "result.json"):
+        return
+    if not os.path.lexists(run.folder / "config.json"):
+        return
+    with contextlib.suppress(MptError):  # the store itself may be what failed
+        run.append_event(failure(run_id, error).to_json())
+
+
+def finished_result(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    """The stored result of a run an interrupt stopped, if it had finished just before."""
+    with contextlib.suppress(MptError):
+        return store.result(run_id)
+    return None
 
 
 def failure(run_id: str, error: BaseException) -> RunFailed | RunSkipped:

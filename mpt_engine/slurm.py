@@ -110,8 +110,6 @@ def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
 def grid_status(configs: Sequence[RunConfig], store: RunStore) -> list[tuple[RunConfig, str, str]]:
     """(config, status, job id) per run: finished, pending, running, failed, diverged,
     interrupted, incomplete (a job that ended without a result: failed or pre-empted) or new."""
-    from mpt_engine.results import read_run
-
     submitted = submissions()
     jobs = [submitted[c.run_id]["job_id"] for c in configs if c.run_id in submitted]
     states = queue_states(jobs) if jobs and shutil.which("squeue") else {}
@@ -119,10 +117,8 @@ def grid_status(configs: Sequence[RunConfig], store: RunStore) -> list[tuple[Run
     for config in configs:
         job = submitted.get(config.run_id, {}).get("job_id", "")
         status = store.status(config.run_id)
-        if status not in ("finished", "running") and job in states:
+        if status not in ("finished", "running", "unreadable") and job in states:
             status = states[job]
-        elif status == "incomplete":
-            status = read_run(store.folder(config.run_id)).status
         rows.append((config, status, job))
     return rows
 
@@ -139,7 +135,7 @@ def submit(
         raise SourceUnavailable(
             "--executor slurm needs submitit: pip install 'mpt[slurm]'"
         ) from None
-    busy = {"finished", "pending", "running"}
+    busy = {"finished", "pending", "running", "unreadable"}
     todo = [config for config, status, _ in grid_status(configs, store) if status not in busy]
     if not todo:
         return []

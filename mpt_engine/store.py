@@ -6,6 +6,12 @@ result.json is written atomically at the end and exists only for a finished run,
 overwritten. A process training a run holds its claim, an exclusive lock on
 $MPT_HOME/locks/<run_id>.lock that the kernel releases when the process dies, so two grids on one
 store never train the same run, and a killed run is free to be trained again at once.
+
+A store may be shared, and run ids are predictable: nothing inside $MPT_HOME is trusted. No write
+follows a symbolic link below $MPT_HOME (every folder is opened without following links, every
+file with O_NOFOLLOW), and a result is used only when its shape is right and it names the folder
+that holds it. Files are created with the permissions the umask allows, so collaborators on a
+shared store can read each other's results.
 """
 
 from __future__ import annotations
@@ -14,57 +20,190 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import re
+import secrets
+import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
+import stat
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from mpt_engine import paths
 from mpt_engine.errors import InvalidInput, RunFailed
+from mpt_engine.languages import XNLI_LANGUAGES
 
 RUN_ID = re.compile(r"^[a-z]+-k\d+-s\d+-[0-9a-f]{10}$")
+STATUSES = ("finished", "running", "failed", "diverged", "interrupted", "incomplete")
+CLAIM_TRIES = 5  # a status probe holds a lock for microseconds: retry before giving a run up
+_NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMPORARY = re.compile(r"^\..+\.\w+\.tmp$")  # write_in's (and older mkstemp) names
 
 
 class StoreWriteFailed(RunFailed):
     """The store could not be written (a full disk, a read-only folder)."""
 
 
-def _write_error(path: Path, error: OSError) -> StoreWriteFailed:
+class UnsafeStore(InvalidInput):
+    """A symbolic link (or a file) where the store keeps a folder or a file of its own."""
+
+
+class BadRun(InvalidInput):
+    """A run folder whose files cannot be used: unreadable, malformed, or another run's."""
+
+
+def _write_error(path: Path, error: OSError) -> StoreWriteFailed | UnsafeStore:
+    if error.errno == errno.ELOOP:
+        return _unsafe(path)
     reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
     return StoreWriteFailed(f"cannot write {path}: {reason}; files already written are intact")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file, flush, fsync and rename: readers see old or new, never half."""
+def _unsafe(path: Path) -> UnsafeStore:
+    return UnsafeStore(
+        f"refusing to follow {path}: a symbolic link inside the run store (remove it)"
+    )
+
+
+@contextlib.contextmanager
+def open_folder(root: Path, parts: Sequence[str] = (), create: bool = False) -> Iterator[int]:
+    """A descriptor of root/parts..., each part a real folder, never a symbolic link: whatever
+    is planted below `root`, a write through this descriptor stays inside it."""
+    path = root
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise _write_error(root, error) from None
+    try:
+        for part in parts:
+            path = path / part
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=handle)
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NO_FOLLOW, dir_fd=handle)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _unsafe(path) from None
+                raise _write_error(path, error) from None
+            os.close(handle)
+            handle = child
+        yield handle
+    finally:
+        os.close(handle)
+
+
+def write_in(folder: int, name: str, data: bytes, shown: Path) -> None:
+    """Write `name` in the open folder via a temporary file, flush, fsync and rename: readers
+    see the old content or the new, never half. A symbolic link named `name` is replaced, not
+    followed; the new file has the permissions the umask allows."""
+    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+    try:
+        handle = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o666, dir_fd=folder
         )
     except OSError as error:
-        raise _write_error(path, error) from None
+        raise _write_error(shown, error) from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
         if isinstance(error, OSError):
-            raise _write_error(path, error) from None
+            raise _write_error(shown, error) from None
         raise
 
 
-def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+def write_atomic(path: Path, text: str, root: Path | None = None) -> None:
+    """Write a file atomically; with `root` (a folder above `path`), no symbolic link below
+    `root` is followed."""
+    if root is None:
+        root, parts = path.parent, []
+    else:
+        parts = list(path.parent.relative_to(root).parts)
+    with open_folder(root, parts, create=bool(parts)) as folder:
+        write_in(folder, path.name, text.encode("utf-8"), path)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_json(path: Path, value: Any, root: Path | None = None) -> None:
+    write_atomic(path, _json_bytes(value).decode("utf-8"), root)
+
+
+def read_text(path: Path) -> str:
+    """A file of the store, never through a symbolic link (OSError: unreadable or absent)."""
+    handle = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+    with os.fdopen(handle, "rb") as file:
+        return file.read().decode("utf-8")
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Events of the run's latest attempt (from its last run_started on: the file keeps every
+    attempt of a restarted run); a torn line (a writer killed mid-line) is ignored."""
+    try:
+        handle = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+        with os.fdopen(handle, "rb") as file:
+            lines = file.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    events = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    starts = [i for i, event in enumerate(events) if event.get("event") == "run_started"]
+    return events[starts[-1] :] if starts else events
+
+
+def check_result(result: Any, run_id: str) -> dict[str, Any]:
+    """A stored result as the tables need it, or BadRun naming what is wrong: an accuracy per
+    language and an average, finite numbers, and the run id of the folder that holds it (a
+    result copied from another run is foreign)."""
+
+    def number(value: Any) -> bool:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+
+    if not isinstance(result, dict):
+        raise BadRun(f"{run_id}: result.json is not an object")
+    if result.get("run_id") != run_id:
+        raise BadRun(f"{run_id}: result.json belongs to run {result.get('run_id')!r}; foreign")
+    accuracies = result.get("per_language")
+    if not isinstance(accuracies, dict):
+        raise BadRun(f"{run_id}: result.json has no per_language accuracies")
+    missing = [lang for lang in XNLI_LANGUAGES if lang not in accuracies]
+    if missing:
+        raise BadRun(f"{run_id}: result.json has no accuracy for {', '.join(missing)}")
+    wrong = [f"per_language.{lang}" for lang in XNLI_LANGUAGES if not number(accuracies[lang])]
+    wrong += [name for name in ("average", "seconds") if not number(result.get(name, 0))]
+    if "average" not in result or wrong:
+        raise BadRun(f"{run_id}: result.json {(wrong or ['average'])[0]} is not a finite number")
+    return result
 
 
 class RunStore:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else paths.runs_dir()
+
+    @property
+    def home(self) -> Path:
+        return self.root.parent
 
     def folder(self, run_id: str) -> Path:
         if not RUN_ID.match(run_id):
@@ -72,41 +211,72 @@ class RunStore:
         return self.root / run_id
 
     def result(self, run_id: str) -> dict[str, Any] | None:
+        """The run's result; None when it has none; BadRun when its result.json cannot be used
+        (not UTF-8 JSON, a folder or a link in its place, the wrong shape, another run's)."""
         path = self.folder(run_id) / "result.json"
+        if self.folder(run_id).is_symlink():
+            raise BadRun(f"{run_id}: the run folder is a symbolic link; foreign")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            text = read_text(path)
+        except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = "a symbolic link" if getattr(error, "errno", None) == errno.ELOOP else error
+            raise BadRun(f"{run_id}: unreadable result.json ({reason})") from None
+        try:
+            return check_result(json.loads(text), run_id)
+        except json.JSONDecodeError as error:
+            raise BadRun(f"{run_id}: unreadable result.json ({error})") from None
 
-    def status(self, run_id: str) -> str:
-        """finished, running (claimed by a live process), incomplete (a folder without
-        result.json) or new."""
-        folder = self.folder(run_id)
-        if (folder / "result.json").is_file():
+    def status(self, run_id: str, result: dict[str, Any] | None = None) -> str:
+        """The one status of a run, for every command and screen: finished (a valid
+        result.json), running (its lock is held), failed, diverged or interrupted (its last
+        event says so), incomplete (a folder with neither: killed, or started elsewhere) or
+        new. `result` saves reading result.json again; unreadable: a result.json that cannot
+        be used (BadRun says why)."""
+        if result is None:
+            try:
+                result = self.result(run_id)
+            except BadRun:
+                return "unreadable"
+        if result is not None:
             return "finished"
         if self.owner(run_id):
             return "running"
-        return "incomplete" if folder.is_dir() else "new"
+        folder = self.folder(run_id)
+        if not folder.is_dir():
+            return "new"
+        events = read_events(folder / "events.jsonl")
+        last = events[-1] if events else {}
+        if last.get("event") == "run_failed" and last.get("status") in STATUSES:
+            return last["status"]
+        return "incomplete"
 
     def _lock_path(self, run_id: str) -> Path:
         self.folder(run_id)  # validates the id
-        return self.root.parent / "locks" / f"{run_id}.lock"
+        return self.home / "locks" / f"{run_id}.lock"
 
     @contextlib.contextmanager
     def claim(self, run_id: str) -> Iterator[bool]:
         """Hold the run's lock for the block; yields False when another process holds it."""
         path = self._lock_path(run_id)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise _write_error(path, error) from None
-        try:
+        with open_folder(self.home, ["locks"], create=True) as locks:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
+                handle = os.open(
+                    path.name, os.O_RDWR | os.O_CREAT | _NO_FOLLOW, 0o666, dir_fd=locks
+                )
+            except OSError as error:
+                raise _write_error(path, error) from None
+        try:
+            for attempt in range(CLAIM_TRIES):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == CLAIM_TRIES - 1:
+                        yield False
+                        return
+                    time.sleep(0.05)
             os.ftruncate(handle, 0)
             os.write(handle, f"{os.getpid()} {socket.gethostname()}".encode())
             try:
@@ -118,62 +288,102 @@ class RunStore:
             os.close(handle)
 
     def owner(self, run_id: str) -> str | None:
-        """ "pid@host" of a live process training the run on this machine, else None."""
+        """ "pid@host" of the process training the run, else None. Liveness is the lock itself,
+        not the pid in the file: the kernel (or, on a shared file system, the file server)
+        releases a lock when its holder dies, whatever namespace or host it ran in."""
         try:
-            pid, host = self._lock_path(run_id).read_text().split()
-            if host != socket.gethostname():
-                return f"{pid}@{host}"  # another machine on a shared store: trust the file
-            os.kill(int(pid), 0)
-        except (OSError, ValueError):
+            handle = os.open(self._lock_path(run_id), os.O_RDONLY | _NO_FOLLOW)
+        except OSError:
             return None
-        return f"{pid}@{host}"
+        try:
+            holder = os.read(handle, 256).decode(errors="replace").split()
+            if not holder:
+                return None  # released: a holder empties the file when it lets go
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return "@".join(holder[:2])
+            except OSError:
+                return None
+            fcntl.flock(handle, fcntl.LOCK_UN)  # nobody held it: the holder died
+            return None
+        finally:
+            os.close(handle)
 
     def begin(self, run_id: str, config: dict[str, Any], record: dict[str, Any]) -> RunFolder:
-        """Start (or restart, after an interruption) the run's folder; a finished run is kept."""
-        folder = self.folder(run_id)
-        if (folder / "result.json").exists():
-            raise RunFailed(f"run {run_id} is finished; its folder is never overwritten")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise _write_error(folder, error) from None
-        run = RunFolder(folder)
-        write_json(folder / "config.json", config)
+        """Start (or restart, after an interruption) the run's folder; a finished run is kept.
+        Temporary files an earlier, killed attempt left behind are removed."""
+        run = RunFolder(self.home, run_id)
+        with run.open(create=True) as folder:
+            try:
+                os.stat("result.json", dir_fd=folder, follow_symlinks=False)
+                raise RunFailed(f"run {run_id} is finished; its folder is never overwritten")
+            except FileNotFoundError:
+                pass
+            names = os.listdir(folder)
+            for name in names:  # refused before anything is written
+                if stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                    raise _unsafe(run.folder / name)
+            for name in filter(_TEMPORARY.match, names):  # files, or a checkpoint's folder
+                with contextlib.suppress(OSError):
+                    if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                        shutil.rmtree(name, dir_fd=folder)
+                    else:
+                        os.unlink(name, dir_fd=folder)
+        run.write_json("config.json", config)
         run.write_record(record)
         run.start_attempt()
         return run
 
 
 class RunFolder:
-    def __init__(self, folder: Path):
-        self.folder = folder
+    """The writes of one run, each through a folder opened without following links."""
+
+    def __init__(self, home: Path, run_id: str):
+        self.home, self.run_id = home, run_id
+        self.folder = home / "runs" / run_id
+
+    def open(self, create: bool = False):
+        return open_folder(self.home, ["runs", self.run_id], create=create)
+
+    def write_json(self, name: str, value: Any) -> None:
+        with self.open() as folder:
+            write_in(folder, name, _json_bytes(value), self.folder / name)
 
     def write_record(self, record: dict[str, Any]) -> None:
-        write_json(self.folder / "record.json", record)
+        self.write_json("record.json", record)
 
-    def start_attempt(self) -> None:
-        """Make sure a new attempt's first event starts a line of its own: an earlier attempt
-        killed mid-write may have left a torn last line."""
+    def _append(self, data: bytes, repair: bool = False) -> None:
         path = self.folder / "events.jsonl"
         try:
-            with path.open("a+b") as file:  # appends go to the end whatever the position
-                size = file.seek(0, os.SEEK_END)
-                if size:
-                    file.seek(size - 1)
-                    if file.read(1) != b"\n":
-                        file.write(b"\n")
+            with self.open() as folder:
+                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NO_FOLLOW
+                handle = os.open("events.jsonl", flags, 0o666, dir_fd=folder)
+                with os.fdopen(handle, "r+b") as file:
+                    if repair:  # an attempt killed mid-write may have left a torn last line
+                        size = file.seek(0, os.SEEK_END)
+                        if size:
+                            file.seek(size - 1)
+                            data = b"" if file.read(1) == b"\n" else b"\n"
+                    file.write(data)
         except OSError as error:
             raise _write_error(path, error) from None
+
+    def start_attempt(self) -> None:
+        """Make sure a new attempt's first event starts a line of its own."""
+        self._append(b"", repair=True)
 
     def append_event(self, line: str) -> None:
         """One line per event, appended; a reader ignores a torn last line."""
-        path = self.folder / "events.jsonl"
-        try:
-            with path.open("a", encoding="utf-8") as file:
-                file.write(line + "\n")
-        except OSError as error:
-            raise _write_error(path, error) from None
+        self._append((line + "\n").encode("utf-8"))
 
     def finish(self, result: dict[str, Any], predictions: dict[str, list[int]]) -> None:
-        write_json(self.folder / "predictions.json", predictions)
-        write_json(self.folder / "result.json", result)
+        self.write_json("predictions.json", predictions)
+        self.write_json("result.json", result)
+
+
+def pending_runs(configs: Sequence[Any], store: RunStore) -> list[Any]:
+    """The runs still to train: neither finished nor holding a result.json that cannot be used
+    (a folder with a result is never overwritten; unusable_runs says why)."""
+    done = ("finished", "unreadable")
+    return [config for config in configs if store.status(config.run_id) not in done]

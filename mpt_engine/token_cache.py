@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from mpt_engine.paths import cache_dir
+from mpt_engine.paths import cache_dir, cached
 
 MIN_TEXTS = 500  # smaller lists are tokenised directly: cheaper than a file
 
@@ -33,19 +32,19 @@ def tokenize(
         digest.update(text.encode())
         digest.update(b"\0")
     path = cache_dir() / "tokens" / f"{digest.hexdigest()[:32]}.npz"
-    try:
-        with np.load(path) as stored:
+
+    def build(temporary: Path) -> None:
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        with temporary.open("wb") as file:
+            np.savez(
+                file,
+                ids=np.fromiter((t for row in ids for t in row), dtype=np.int32),
+                offsets=np.cumsum([0, *map(len, ids)]),
+            )
+
+    def load(stored_path: Path) -> list[list[int]]:
+        with np.load(stored_path) as stored:
             flat, offsets = stored["ids"].tolist(), stored["offsets"].tolist()
         return [flat[start:end] for start, end in itertools.pairwise(offsets)]
-    except (OSError, ValueError, KeyError):
-        pass  # not cached yet, or a damaged file: tokenise again
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    offsets = np.cumsum([0, *map(len, ids)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(handle, "wb") as file:
-        np.savez(
-            file, ids=np.fromiter((t for row in ids for t in row), dtype=np.int32), offsets=offsets
-        )
-    os.replace(temporary, path)
-    return ids
+
+    return cached(path, build, load)

@@ -11,16 +11,18 @@ import signal
 import sys
 
 from mpt_engine.config import RunConfig
-from mpt_engine.errors import ExitCode, MptError
-from mpt_engine.runner import execute, failure
+from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
+from mpt_engine.runner import execute, failure, finished_result
+from mpt_engine.store import RunStore
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: recorded as interrupted
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m mpt_engine.worker")
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--device", default="auto")
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             for event in events:
                 print(event.to_json(), flush=True)
     except (Exception, KeyboardInterrupt) as error:
+        finished = finished_result(RunStore(), config.run_id)
+        if isinstance(error, KeyboardInterrupt) and finished is not None:  # stopped after it
+            print(json.dumps({"event": "result", **finished}), flush=True)
+            return ExitCode.OK
         failed = failure(config.run_id, error)
         print(failed.to_json(), flush=True)
         return failed.exit_code

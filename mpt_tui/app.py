@@ -13,7 +13,7 @@ from textual.screen import Screen
 
 from mpt_engine.config import RunConfig
 from mpt_engine.events import RunSkipped
-from mpt_engine.store import RunStore
+from mpt_engine.store import RunStore, pending_runs, read_events
 from mpt_tui.live import LiveRun
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
 from mpt_tui.screens.confirm import ConfirmScreen
@@ -55,7 +55,7 @@ class MptApp(App):
     def launch(self, configs: Sequence[RunConfig], slots: Sequence[str] = ()) -> None:
         """Queue the runs that are not finished yet and show them training."""
         store = RunStore()
-        todo = [config for config in configs if store.result(config.run_id) is None]
+        todo = pending_runs(configs, store)
         if not todo:
             self.notify("every run of this selection is already finished")
             return
@@ -156,16 +156,15 @@ class MptApp(App):
     def poll_store(self) -> None:
         """The states of the runs trained elsewhere (Slurm, another grid), from the scheduler
         and the store, and their progress from events.jsonl."""
-        from mpt_engine.results import read_events
         from mpt_engine.slurm import grid_status
 
         store = RunStore()
         updated = {}
         for config, status, _ in grid_status([*self.slurm_configs, *self.elsewhere], store):
             events = read_events(store.folder(config.run_id) / "events.jsonl")
-            run = LiveRun.from_events(config.run_id, config.to_dict(), events, "incomplete")
-            run.status = status
-            updated[config.run_id] = run
+            updated[config.run_id] = LiveRun.from_events(
+                config.run_id, config.to_dict(), events, status
+            )
         self.post_message(SlurmUpdate(updated))
 
     def on_slurm_update(self, message: SlurmUpdate) -> None:

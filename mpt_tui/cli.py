@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.errors import ExitCode, MptError
+from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
 from mpt_tui.ascii import degrade_unencodable_output
 from mpt_tui.commands import data, results
 from mpt_tui.commands.grid import grid
@@ -78,7 +78,7 @@ class _StderrNotes(logging.Handler):
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the run is recorded as interrupted
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop like Ctrl-C: runs are recorded as interrupted
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     degrade_unencodable_output()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, _interrupt)
     notes = logging.getLogger("mpt_engine")
     if not notes.handlers:
         notes.addHandler(_StderrNotes())

@@ -10,12 +10,19 @@ from mpt_engine.store import write_json
 STATE_FILE = "launcher.json"
 
 
-def load() -> dict[str, str]:
+def load() -> tuple[dict[str, str], str | None]:
+    """The remembered form, and a notice when the file was there but unusable (not UTF-8 JSON,
+    not an object): it is ignored, never fatal, and replaced at the next launch."""
+    path = state_dir() / STATE_FILE
     try:
-        values = json.loads((state_dir() / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return {}, f"ignored the remembered form {path}: {error}"
+    if not isinstance(values, dict):
+        return {}, f"ignored the remembered form {path}: not a JSON object"
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}, None
 
 
 def save(values: dict[str, str]) -> None:

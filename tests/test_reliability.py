@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpt_engine.config import RunConfig
+from mpt_engine.config import RunConfig, build_config
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
 from mpt_engine.launch import local_grid, run_grid
@@ -186,6 +187,10 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
     predict = ("predict", "mpt-k4-s1-0123456789")
     pair = ("--premise", "a", "--hypothesis", "b")
     on_a_cpu_machine = [] if torch.cuda.is_available() else ["cuda"]
+    planted = {
+        case: plant_symlinks(tmp_path / f"planted-{case}", tmp_path / "outside", case)
+        for case in SYMLINKS
+    }
     return [
         (("run", "--method", "bert"), {}, 2, "'bert' is not one of"),
         (("run", "--shots", "0"), {}, 2, "shots must be at least 1"),
@@ -267,7 +272,59 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
         (("tui",), {"MPT_HOME": str(a_file)}, 2, "is not a folder"),
         (("results", "table", "--where", "colour=red"), {}, 2, "unknown option colour"),
         (("results", "table", "--format", "xls"), {}, 2, "unknown format 'xls'"),
+        *(
+            ((*SP_RUN, "--seed", str(seed), "--json"), {"MPT_HOME": str(home)}, 2, "symbolic link")
+            for seed, home in planted.values()
+        ),
     ]
+
+
+SP_RUN = ("run", "--preset", "smoke", "--method", "sp", "--epochs", "1")
+SYMLINKS = ("lock", "events", "folder")
+
+
+def sp_run_id(seed: int) -> str:
+    return build_config("smoke", {"method": "sp", "seed": seed, "epochs": 1}, environ={}).run_id
+
+
+def plant_symlinks(home: Path, outside: Path, case: str) -> tuple[int, Path]:
+    """A store where someone planted a symbolic link to a file or folder outside it, where the
+    run of SP_RUN --seed N will write: its lock, its events.jsonl or its whole folder."""
+    seed = SYMLINKS.index(case) + 1
+    run_id = sp_run_id(seed)
+    outside.mkdir(exist_ok=True)
+    target = outside / f"precious-{case}"
+    if case == "folder":
+        target.mkdir(exist_ok=True)
+        (target / "config.json").write_text("keep me")
+    else:
+        target.write_text("keep me\n")
+    link = {
+        "lock": home / "locks" / f"{run_id}.lock",
+        "events": home / "runs" / run_id / "events.jsonl",
+        "folder": home / "runs" / run_id,
+    }[case]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    return seed, home
+
+
+def test_symlinks_planted_in_the_store_are_never_followed(capsys, monkeypatch, tmp_path):
+    outside = tmp_path / "outside"
+    for case in SYMLINKS:
+        plant_symlinks(tmp_path / "home", outside, case)
+    before, runs = store_digest(outside), store_digest(runs_dir())
+    for seed in (1, 2, 3):
+        code, _, err = mpt(capsys, *SP_RUN, "--seed", str(seed), "--json")
+        assert code == 2 and "symbolic link" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    grid = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1-3", "--epochs", "1")
+    code, _, err = mpt(capsys, *grid)
+    assert code != 0 and err.count("symbolic link") == 3 and "Traceback" not in err
+    assert store_digest(outside) == before  # not a byte outside the store changed
+    assert store_digest(runs_dir()) == runs  # nor in a run folder: refused before any write
+    code, _, err = mpt(capsys, "results", "list")
+    assert code == 0 and "symbolic link" in err
 
 
 def test_bad_input_is_one_line_with_the_contracts_exit_code(
@@ -277,8 +334,9 @@ def test_bad_input_is_one_line_with_the_contracts_exit_code(
         capsys, "run", "--preset", "smoke", "--epochs", "1", "--save-checkpoint", "--json"
     )
     home = Path(os.environ["MPT_HOME"])
-    before = store_digest(home)
-    for args, environment, code, fragment in bad_inputs(data_copy, tmp_path, events[-1]["run_id"]):
+    cases = bad_inputs(data_copy, tmp_path, events[-1]["run_id"])
+    before, outside = store_digest(home), store_digest(tmp_path / "outside")
+    for args, environment, code, fragment in cases:
         with monkeypatch.context() as patch:
             for key, value in environment.items():
                 patch.setenv(key, value)
@@ -287,6 +345,7 @@ def test_bad_input_is_one_line_with_the_contracts_exit_code(
         assert fragment in err, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, args
         assert store_digest(home) == before, args
+        assert store_digest(tmp_path / "outside") == outside, args
 
 
 def test_foreign_and_corrupt_folders_are_skipped_by_results(capsys):
@@ -362,7 +421,7 @@ def test_full_disk_during_a_run_is_one_line_and_no_result(capsys, monkeypatch):
     assert read_run(folder).status == "failed"
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupt_exits_130_and_leaves_the_run_incomplete(stop):
     process = spawn("run", "--preset", "smoke", "--epochs", "300", "--json")
     for line in process.stdout:
@@ -443,9 +502,10 @@ def test_config_validation_accepts_or_names_the_problem(values):
 )
 def test_store_reading_survives_arbitrary_bytes(tmp_path, name, content):
     store = RunStore(tmp_path / "runs")
-    folder = store.folder("mpt-k4-s1-0123456789")
+    config = RunConfig(method="mpt", shots=4, seed=1).resolved()
+    folder = store.folder(config.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"method": "mpt", "shots": 4, "seed": 1}))
+    (folder / "config.json").write_text(config.to_json())
     (folder / "record.json").write_text("{}")
     (folder / "events.jsonl").write_text("")
     (folder / "result.json").unlink(missing_ok=True)
@@ -509,3 +569,270 @@ def test_a_read_only_cache_or_plot_folder_is_named_in_one_line(capsys, tmp_path)
         assert fragment in err and "is not writable (a read-only file system" in err, err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
         assert store_digest(home) == before, args
+
+
+def write_pairs(path: Path, rows: int = 12, word: str = "cat") -> None:
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "source_premise": f"The {word} number {i} sat.",
+                    "source_hypothesis": f"A {word} sat {i}.",
+                    "target_premise": f"Die Katze {i} sass.",
+                    "target_hypothesis": f"Eine Katze sass {i}.",
+                    "language": "de",
+                }
+            )
+            + "\n"
+            for i in range(rows)
+        )
+    )
+
+
+def test_edited_data_is_a_new_run_never_the_old_result(capsys, monkeypatch, tmp_path, data_copy):
+    monkeypatch.setenv("MPT_DATA_DIR", str(data_copy))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    write_pairs(first / "pairs.jsonl")
+    command = ("run", "--preset", "smoke", "--epochs", "1", "--aux", "file:pairs.jsonl")
+    command += ("--aux-size", "8", "--method", "mpt", "--json")
+    monkeypatch.chdir(first)
+    trained = mpt_json(capsys, *command)[-1]
+    code, _, err = mpt(capsys, *command)
+    assert code == 0 and "already finished" in err  # the same data: the same run
+
+    def planned() -> str:
+        grid = ("grid", *command[1:-3], "--methods", "mpt", "--seeds", "1", "--dry-run", "--json")
+        (row,) = [mpt_json(capsys, *grid)]
+        return row["run_id"] if row["status"] == "finished" else "new"
+
+    monkeypatch.chdir(second)  # the same relative name, other content
+    write_pairs(second / "pairs.jsonl", word="dog")
+    assert planned() == "new"
+    write_pairs(second / "pairs.jsonl")  # the same content elsewhere: where files lie is no matter
+    assert planned() == trained["run_id"]
+    labels = data_copy / "kshot/train/en-4.jsonl"
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    for row in rows:
+        row["gold"] = "contradiction" if row["gold"] == "entailment" else "entailment"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert planned() == "new"
+    retrained = mpt_json(capsys, *command)  # trains: it does not show the old result
+    assert retrained[0]["event"] == "run_started"
+    assert retrained[-1]["run_id"] != trained["run_id"]
+    assert read_run(runs_dir() / trained["run_id"]).status == "finished"  # the old run stays
+
+
+def test_a_folder_holding_another_runs_files_is_foreign(capsys):
+    grid = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1-3", "--epochs", "1")
+    mpt_json(capsys, *grid, "--json")
+    first, second, third = (runs_dir() / sp_run_id(seed) for seed in (1, 2, 3))
+    (second / "result.json").write_bytes((first / "result.json").read_bytes())  # copied
+    config = json.loads((third / "config.json").read_text())
+    (third / "config.json").write_text(json.dumps(config | {"lr": 0.5}))  # edited by hand
+    for command in (("results", "list", "--format", "csv"), ("results", "table")):
+        code, out, err = mpt(capsys, *command)
+        assert code == 0 and err.count("foreign") == 2, err
+        assert "Traceback" not in err
+    code, out, _ = mpt(capsys, "results", "list", "--format", "csv")
+    assert len(out.strip().splitlines()) == 2  # the header and the one run that is its own
+
+
+def test_numbers_have_one_spelling_in_a_run_id(capsys):
+    grid = ("grid", "--preset", "smoke", "--alpha", "0.0,-0.0,0", "--dry-run", "--json")
+    assert len(mpt_json(capsys, *grid)) == 4  # 2 seeds x (sp, mpt with one alpha, not two)
+    assert RunConfig(lr=1).run_id == RunConfig(lr=1.0).run_id
+    assert RunConfig(alpha=-0.0).to_json() == RunConfig(alpha=0).to_json()
+
+
+def test_run_files_follow_the_umask(capsys):
+    previous = os.umask(0o022)
+    try:
+        (event,) = mpt_json(capsys, *SP_RUN, "--json")[-1:]
+    finally:
+        os.umask(previous)
+    folder = runs_dir() / event["run_id"]
+    lock = runs_dir().parent / "locks" / f"{event['run_id']}.lock"
+    for path in [*folder.iterdir(), lock]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def unshare_pid_namespace() -> None:
+    try:
+        probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    except FileNotFoundError:
+        pytest.skip("unshare (util-linux) is not installed")
+    if probe.returncode != 0:
+        pytest.skip(f"unshare --pid is not permitted here: {probe.stderr.decode().strip()}")
+
+
+def test_a_run_killed_in_a_pid_namespace_is_not_running_forever(capsys):
+    unshare_pid_namespace()
+    command = [sys.executable, "-m", "mpt_tui", *SP_RUN[:-1], "2", "--json"]
+    process = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", *command],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "run_started":
+            run_id = event["run_id"]
+        if event["event"] == "train_step":
+            process.send_signal(signal.SIGKILL)  # and the kernel kills its child, pid 1 inside
+            break
+    process.wait()
+    process.stdout.close()
+    lock = runs_dir().parent / "locks" / f"{run_id}.lock"
+    deadline = time.monotonic() + 30
+    while RunStore().owner(run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the child dies a moment after its parent
+    assert lock.read_text().split()[0] == "1"  # the dead run's pid in its namespace
+    assert RunStore().status(run_id) == "incomplete"
+    grid = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1", "--epochs", "2")
+    events = mpt_json(capsys, *grid, "--json")
+    trained = [e["event"] for e in events if e["run_id"] == run_id]
+    assert trained[0] == "run_started" and trained[-1] == "result"  # trained again
+
+
+def test_a_torn_tokenizer_cache_entry_is_rebuilt(monkeypatch, tmp_path):
+    from mpt_engine.backbone import tiny_tokenizer
+
+    monkeypatch.setenv("MPT_CACHE", str(tmp_path / "cache"))
+    corpus = ["the cat sat on the mat", "a dog ran in the park"] * 20
+    vocabulary = tiny_tokenizer(corpus).get_vocab()
+    (entry,) = (tmp_path / "cache" / "tokenizers").iterdir()
+    torn = entry / "tokenizer.json"
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])  # a kill mid-write
+    assert tiny_tokenizer(corpus).get_vocab() == vocabulary
+    assert [p.name for p in (tmp_path / "cache" / "tokenizers").iterdir()] == [entry.name]
+
+
+def test_processes_building_one_tokenizer_at_once_all_read_a_whole_one(tmp_path):
+    script = (
+        "from mpt_engine.backbone import tiny_tokenizer;"
+        "print(len(tiny_tokenizer(['the cat sat on the mat %d' % i for i in range(300)])))"
+    )
+    env = dict(os.environ, MPT_CACHE=str(tmp_path / "cache"))
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), outputs
+    assert len({out for out, _ in outputs}) == 1
+    assert not list((tmp_path / "cache" / "tokenizers").glob(".*"))  # no temporary left
+
+
+def test_a_cache_entry_whose_build_fails_leaves_nothing(tmp_path):
+    from mpt_engine.paths import cached
+
+    def build(partial: Path) -> None:
+        partial.mkdir()
+        (partial / "half").write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        cached(tmp_path / "entry", build, lambda path: path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_attempts_temporary_files_are_removed_on_restart(capsys):
+    folder = runs_dir() / sp_run_id(1)
+    folder.mkdir(parents=True)
+    for name in (".result.json.1a2b3c4d.tmp", ".config.json.tmp8k2j_x.tmp"):
+        (folder / name).write_text("{")
+    mpt_json(capsys, *SP_RUN, "--json")
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_an_interrupt_just_after_the_result_keeps_the_run_finished(capsys, monkeypatch):
+    from mpt_engine import store
+
+    original = store.RunFolder.finish
+
+    def finish_then_interrupt(self, result, predictions):
+        original(self, result, predictions)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.RunFolder, "finish", finish_then_interrupt)
+    code, out, err = mpt(capsys, *SP_RUN, "--json")
+    last = json.loads(out.splitlines()[-1])
+    assert code == 0 and last["event"] == "result", err
+    folder = runs_dir() / last["run_id"]
+    assert read_run(folder).status == "finished"
+    assert "interrupted" not in (folder / "events.jsonl").read_text()
+
+
+def test_a_run_interrupted_before_its_record_is_listed_as_interrupted(capsys, monkeypatch):
+    from mpt_engine import store
+
+    def interrupted(self, record):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.RunFolder, "write_record", interrupted)
+        code, _, _ = mpt(capsys, *SP_RUN)
+    assert code == 130
+    (folder,) = runs_dir().iterdir()
+    assert not (folder / "record.json").exists()
+    assert read_run(folder).status == "interrupted"
+    code, out, err = mpt(capsys, "results", "list", "--format", "csv")
+    assert code == 0 and "interrupted" in out and "warning" not in err
+
+
+BAD_RESULTS = {
+    "missing a language": lambda result: {**result, "per_language": {"en": 50.0}},
+    "missing the average": lambda result: {k: v for k, v in result.items() if k != "average"},
+    "NaN": lambda result: {**result, "average": float("nan")},
+    "a string": lambda result: {**result, "per_language": {**result["per_language"], "de": "x"}},
+}
+
+
+def copy_run(folder: Path, seed: int) -> Path:
+    """Another finished SP smoke run, as if trained with `seed` (its numbers are the same)."""
+    values = json.loads((folder / "config.json").read_text())
+    config = RunConfig.from_dict(values | {"seed": seed})
+    copy = runs_dir() / config.run_id
+    copy.mkdir()
+    for name in ("record.json", "events.jsonl"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    (copy / "config.json").write_text(config.to_json())
+    result = json.loads((folder / "result.json").read_text())
+    (copy / "result.json").write_text(json.dumps(result | {"run_id": config.run_id, "seed": seed}))
+    return copy
+
+
+def test_a_bad_result_file_is_skipped_everywhere_with_a_warning(capsys):
+    (event,) = mpt_json(capsys, *SP_RUN, "--json")[-1:]
+    good = runs_dir() / event["run_id"]
+    folders = [copy_run(good, seed) for seed in range(2, len(BAD_RESULTS) + 5)]
+    assert folders[-1].name == sp_run_id(len(BAD_RESULTS) + 4)
+    for folder, damage in zip(folders, BAD_RESULTS.values(), strict=False):
+        result = json.loads((folder / "result.json").read_text())
+        (folder / "result.json").write_text(json.dumps(damage(result)))
+    (folders[-3] / "result.json").write_bytes(b"\xff\xfe{}")  # not UTF-8
+    (folders[-2] / "result.json").unlink()
+    (folders[-2] / "result.json").mkdir()  # a folder in its place
+    bad = len(BAD_RESULTS) + 2
+    for command in (
+        ("results", "list"),
+        ("results", "table"),
+        ("results", "compare", "seed=1", f"seed={len(BAD_RESULTS) + 4}"),
+    ):
+        code, _, err = mpt(capsys, *command)
+        assert code in (0, 2) and "Traceback" not in err, (command, err)
+        assert err.count("warning") == bad, (command, err)
+    seeds = f"1-{len(BAD_RESULTS) + 4}"
+    grid = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", seeds, "--epochs", "1")
+    code, out, err = mpt(capsys, *grid, "--json")
+    assert "Traceback" not in err
+    assert code == 0 and err.count("skipped") == bad and not out  # nothing to train, none lost

@@ -79,3 +79,33 @@ def test_a_submission_slurm_refuses_is_one_line_and_exit_3(capsys, monkeypatch, 
     assert code == 3, err
     assert err.startswith("error: Slurm refused the job array:") and len(err.splitlines()) == 1
     assert "partition" in err.lower()
+
+
+def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, slurm):
+    """What an out-of-memory kill, a lost node or `scancel --signal=KILL` leaves: a lock file
+    naming a dead process. The run is not running, and the same command submits it again."""
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "killed"))
+    long = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1", "--epochs", "5000")
+    on_slurm = ("--executor", "slurm", "--gpus-per-run", "0")
+    code, _, err = mpt(capsys, *long, *on_slurm)
+    assert code == 0, err
+    deadline = time.monotonic() + 120
+    while True:  # running, and past its set-up: it holds the run's lock
+        (row,) = mpt_json(capsys, *long, "--status", "--json")
+        events = runs_dir() / row["run_id"] / "events.jsonl"
+        if row["status"] == "running" and events.is_file() and "train_step" in events.read_text():
+            break
+        assert time.monotonic() < deadline, row
+        time.sleep(1)
+    subprocess.run(["scancel", "--full", "--signal=KILL", row["slurm_job"]], check=True)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    (row,) = mpt_json(capsys, *long, "--status", "--json")
+    assert row["status"] not in ("running", "pending", "finished"), row
+    code, _, err = mpt(capsys, *long, *on_slurm)
+    assert code == 0 and "submitted 1 of 1 runs" in err, err
+    code, _, err = mpt(capsys, *long, "--cancel")
+    assert code == 0, err

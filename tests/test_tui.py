@@ -11,6 +11,7 @@ from textual.geometry import Region
 from textual.widgets import Button, DataTable, Input, ProgressBar, Select, SelectionList
 
 from mpt_engine.config import build_config
+from mpt_engine.results import read_run
 from mpt_engine.runner import execute
 from mpt_engine.store import RunStore
 from mpt_tui.app import MptApp
@@ -366,3 +367,56 @@ async def test_runs_another_grid_trains_are_followed_and_finished(monkeypatch):
         await wait_for(pilot, lambda: all(run.status == "finished" for run in app.runs.values()))
         for run in app.runs.values():
             assert len(run.per_language) == 15 and run.average is not None
+
+
+async def test_a_run_without_result_json_is_not_finished_in_its_detail(finished_runs):
+    folder = stored_run(finished_runs[0])
+    (folder / "result.json").unlink()  # killed after its result event, before result.json
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        app.push_screen(RunDetailScreen(read_run(folder)))
+        await pilot.pause()
+        title = str(app.screen.query_one("#detail-title").render())
+        assert "incomplete" in title and "finished" not in title and "average" not in title
+        statuses = {str(table.get_row_at(row)[5]) for row in range(table.row_count)}
+        assert statuses == {"incomplete", "finished"}  # the same words in the list
+
+
+async def test_a_bad_result_file_does_not_stop_the_results_screen(finished_runs):
+    folder = stored_run(finished_runs[0])
+    result = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").write_text(json.dumps(result | {"average": "high"}))
+    app = MptApp()
+    said = []
+    app.notify = lambda message, **_: said.append(message)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        app.screen.query_one("#tabs").active = "tab-table1"
+        await pilot.pause()
+        assert app.screen.query_one("#table1", DataTable).row_count == 1
+    assert app.return_code in (None, 0) and any("average" in message for message in said)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[1, 2]", b"\xff\xfe not utf-8", b'{"shots": "abc,4", "methods": "sp,bert"}', b"{"],
+)
+async def test_a_malformed_state_file_is_ignored_with_a_notice(tmp_path, content):
+    state = tmp_path / "state" / "mpt"
+    state.mkdir(parents=True)
+    (state / "launcher.json").write_bytes(content)
+    app = MptApp()
+    said = []
+    app.notify = lambda message, **_: said.append(message)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.current_mode == "launch"
+        shots = app.screen.query_one("#shots", SelectionList).selected
+        assert shots in ([], [4])  # what could be read of it, and nothing else
+    assert app.return_code in (None, 0)
+    assert content.startswith(b'{"') or any("ignored" in message for message in said)

@@ -13,7 +13,7 @@ from mpt_engine import hub
 from mpt_engine.data.examples import Example
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import SourceUnavailable
-from mpt_engine.paths import cache_dir
+from mpt_engine.paths import cache_dir, cached
 
 XNLI_DATASET = "facebook/xnli"
 PAWSX_DATASET = "google-research-datasets/paws-x"
@@ -33,9 +33,8 @@ class HubSource:
 
     def paper_split(self, split: str, shots: int) -> list[Example]:
         folder = cache_dir() / "kshot"
-        path = folder / split / f"en-{shots}.jsonl"
-        if not path.exists():
-            _download(KSHOT_URL.format(split=split, shots=shots), path)
+        url = KSHOT_URL.format(split=split, shots=shots)
+        cached(folder / split / f"en-{shots}.jsonl", lambda partial: _download(url, partial), Path)
         return LocalSource(folder.parent).paper_split(split, shots)
 
     def pawsx(self, language: str) -> dict[str, Example]:
@@ -60,11 +59,8 @@ def _load(dataset: str, config: str, split: str):
 def _download(url: str, path: Path) -> None:
     if hub.offline() or not hub.reachable("raw.githubusercontent.com"):
         raise SourceUnavailable(
-            f"cannot fetch the paper's k-shot split {path.name} from GitHub: offline; "
+            f"cannot fetch the paper's k-shot split {url.rsplit('/', 1)[-1]} from GitHub: offline; "
             f"{hub.DATA_HINT}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
     with urllib.request.urlopen(url, timeout=30) as response:
-        partial.write_bytes(response.read())
-    partial.replace(path)
+        path.write_bytes(response.read())

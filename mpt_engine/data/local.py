@@ -19,9 +19,18 @@ class LocalSource:
         if not self.root.is_dir():
             raise SourceUnavailable(f"MPT_DATA_DIR {self.root} is not a folder")
 
+    def xnli_path(self, split: str, language: str) -> Path:
+        return self.root / "xnli" / split / f"{language}.jsonl"
+
+    def paper_split_path(self, split: str, shots: int) -> Path:
+        return self.root / "kshot" / split / f"en-{shots}.jsonl"
+
+    def pawsx_path(self, language: str) -> Path:
+        return self.root / "pawsx" / "dev" / f"{language}.jsonl"
+
     def xnli(self, split: str, language: str) -> list[Example]:
         """split: test, dev, or train (English only, if the folder has xnli/train/en.jsonl)."""
-        path = self.root / "xnli" / split / f"{language}.jsonl"
+        path = self.xnli_path(split, language)
         if split == "train" and not path.exists():
             raise SourceUnavailable(
                 f"{path} is missing: sampled k-shot splits need the English training pool; "
@@ -33,7 +42,7 @@ class LocalSource:
         ]
 
     def paper_split(self, split: str, shots: int) -> list[Example]:
-        path = self.root / "kshot" / split / f"en-{shots}.jsonl"
+        path = self.paper_split_path(split, shots)
         return [
             Example(row["sentence1"], row["sentence2"], _label(path, number, row["gold"]))
             for number, row in read_jsonl(path, ("sentence1", "sentence2", "gold"))
@@ -41,7 +50,7 @@ class LocalSource:
 
     def pawsx(self, language: str) -> dict[int, Example]:
         """PAWS-X human-translated dev pairs keyed by row (the dev files are row-parallel)."""
-        path = self.root / "pawsx" / "dev" / f"{language}.jsonl"
+        path = self.pawsx_path(language)
         return {
             _index(path, number, row.get("idx", number - 1)): Example(
                 row["sentence1"], row["sentence2"]

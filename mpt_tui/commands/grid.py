@@ -185,16 +185,19 @@ def grid(
         _submit(configs, store, slurm_options, wait, as_json)
         return
 
-    from mpt_engine.launch import missing_gpus, pending_runs, run_grid
+    from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
+    from mpt_engine.store import pending_runs
 
     missing = missing_gpus(slots)
     if missing:
         warn([f"no CUDA GPU {', '.join(missing)} here: those slots train on the CPU"])
 
+    unusable = unusable_runs(configs, store)
+    warn(unusable)
     todo = len(pending_runs(configs, store))
     error_console().print(
-        f"grid of {count(len(configs), 'run')}: {len(configs) - todo} already finished, "
-        f"{todo} to run",
+        f"grid of {count(len(configs), 'run')}: "
+        f"{len(configs) - todo - len(unusable)} already finished, {todo} to run",
         highlight=False,
     )
     if not todo:

@@ -132,22 +132,31 @@ def run(
         show_result(finished, as_json)
         return
 
-    from mpt_engine.runner import execute, failure
+    from mpt_engine.runner import execute, failure, finished_result
     from mpt_tui.progress import RunProgress
 
     events = execute(config, store, device, save_checkpoint, compile_model)
-    with contextlib.closing(events):  # an interrupted run records itself as interrupted
-        if as_json:
-            try:
+    try:
+        with contextlib.closing(events):  # an interrupted run records itself as interrupted
+            if as_json:
                 for event in events:
                     print(event.to_json(), flush=True)
-            except (Exception, KeyboardInterrupt) as error:
-                print(failure(config.run_id, error).to_json(), flush=True)  # the last event
-                raise
-            return
-        with RunProgress(error_console()) as progress:
-            for event in events:
-                progress.update(event)
+                return
+            with RunProgress(error_console()) as progress:
+                for event in events:
+                    progress.update(event)
+    except KeyboardInterrupt:
+        finished = finished_result(store, config.run_id)
+        if finished is None:  # an interrupt after the result was stored does not undo the run
+            if as_json:
+                print(failure(config.run_id, KeyboardInterrupt()).to_json(), flush=True)
+            raise
+        show_result(finished, as_json)
+        return
+    except Exception as error:
+        if as_json:
+            print(failure(config.run_id, error).to_json(), flush=True)  # the last event
+        raise
     show_result(progress.result, as_json=False)
 
 

@@ -103,7 +103,10 @@ class LauncherScreen(Screen):
 
     def on_mount(self) -> None:
         self.errors: dict[str, str] = {}  # field id -> what is wrong with its value
-        self._restore(state.load())
+        values, notice = state.load()
+        if notice:
+            self.notify(notice, severity="warning")
+        self._restore(values)
         self._update_placeholders()
         self._describe_preset()
         self.refresh_plan()
@@ -292,11 +295,10 @@ class LauncherScreen(Screen):
                 if found:
                     found.first(Input).value = text
         for key, cast in (("methods", str), ("shots", int)):
-            chosen = [cast(item) for item in values.get(key, "").split(",") if item]
             selection = self.query_one(f"#{key}", SelectionList)
-            for item in chosen:
-                try:
-                    selection.select(item)
+            for item in filter(None, values.get(key, "").split(",")):
+                try:  # a value this version does not offer (or not a number) is left out
+                    selection.select(cast(item))
                 except (KeyError, ValueError):
                     continue
         for key, choices in (
