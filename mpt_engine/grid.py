@@ -61,7 +61,8 @@ GRID_PRESETS: dict[str, GridPreset] = {
         variants=(
             {"method": "mpt"},
             {"method": "sp"},
-            # A control the paper lacks: SP given as many updates as MPT.
+            # A control the paper lacks: SP given as many updates as MPT (the same run as SP
+            # when the auxiliary corpus is no longer than the k-shot stream).
             {"method": "sp", "epochs": matched_epochs(PRESETS["transfer"])},
             {"method": "pct"},
             {"method": "ft"},
