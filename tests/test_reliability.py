@@ -284,7 +284,13 @@ SYMLINKS = ("lock", "events", "folder")
 
 
 def sp_run_id(seed: int) -> str:
-    return build_config("smoke", {"method": "sp", "seed": seed, "epochs": 1}, environ={}).run_id
+    """The id `mpt run` gives SP_RUN --seed N: precision auto resolved as on its device."""
+    from mpt_engine.device import auto_precision
+
+    overrides = {"method": "sp", "seed": seed, "epochs": 1}
+    return build_config(
+        "smoke", overrides, environ={}, auto_precision=auto_precision("auto")
+    ).run_id
 
 
 def plant_symlinks(home: Path, outside: Path, case: str) -> tuple[int, Path]:
