@@ -1,8 +1,8 @@
 """Real cross-lingual transfer on a CPU: FT, SP, PCT and MPT on e5-small (the `transfer` grid
 preset: 256 shots per class, 2 epochs, 3 seeds, 300 test examples per language; with 192
-auxiliary pairs SP makes as many updates as MPT). Trains what the store lacks, seed by seed (so a stop leaves
-whole seeds), then prints the per-language table (mean ± std over seeds), MPT − SP with
-Welch's t-test per column, and a JSON line last.
+auxiliary pairs SP makes as many updates as MPT). Trains what the store lacks, seed by seed
+(so a stop leaves whole seeds), then prints the per-language table (mean ± std over seeds),
+MPT − SP with Welch's t-test per column, and a JSON line last.
 
     MPT_DATA_DIR=../shared/data python benchmarks/transfer.py [--report-only]
 """
