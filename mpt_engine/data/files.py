@@ -53,10 +53,13 @@ def data_files(config: RunConfig, data_dir: str | None = None) -> dict[str, Path
 
 
 def content_hash(path: Path) -> str:
-    """sha256 of a file's bytes (MISSING when it cannot be read)."""
+    """sha256 of a file's bytes (MISSING when it cannot be read). Only a regular file is read: a
+    FIFO would block and /dev/zero never end; the readers refuse those with one line later."""
     try:
         stat = path.stat()
     except OSError:
+        return MISSING
+    if not path.is_file():
         return MISSING
     key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _hashes:
