@@ -204,6 +204,7 @@ def test_build_writes_an_ordinary_folder_once(packaged):
 
 def test_a_killed_build_leaves_nothing_that_loads(packaged, monkeypatch):
     def killed(folder):
+        folder.mkdir()  # as save_pretrained does
         (folder / "config.json").write_text("{}")  # half written
         raise KeyboardInterrupt
 

