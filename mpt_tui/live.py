@@ -43,11 +43,9 @@ class LiveRun:
                 run.update(event_from_dict(values))
             except (KeyError, TypeError):
                 continue  # an event from another version of mpt: skip it
-        # The store's status is the run's status (RunStore.status). Only an incomplete run
-        # (perhaps training on another host) shows the progress its events tell, and without
-        # a usable result.json it is not finished, whatever its events say.
-        if status != "incomplete" or run.status == "finished":
-            run.status = status
+        # The store's status is the run's status (RunStore.status), whatever the events say: a
+        # run training anywhere holds its lock, so an incomplete one was killed or cancelled.
+        run.status = status
         if status != "finished":
             run.average = None
         return run

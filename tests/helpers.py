@@ -27,6 +27,13 @@ def mpt_json(capsys, *args):
     return json.loads(out)
 
 
+def mpt_rows(capsys, *args) -> list:
+    """Run a command that prints NDJSON, one object per line, and parse every line."""
+    code, out, err = mpt(capsys, *args)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 def runs_dir() -> Path:
     return Path(os.environ["MPT_HOME"], "runs")
 

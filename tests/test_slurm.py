@@ -6,9 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import mpt, mpt_json, runs_dir
+from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir
 
 GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
 SLURM = ("--executor", "slurm", "--gpus-per-run", "0", "--max-parallel", "2", "--time", "10")
@@ -24,7 +22,7 @@ def test_a_grid_on_slurm_lands_in_the_store_exactly_once(capsys, monkeypatch, tm
     code, _, err = mpt(capsys, *GRID, *SLURM, "--wait")
     assert code == 0, err
     assert "submitted 4 of 4 runs as Slurm array" in err
-    statuses = mpt_json(capsys, *GRID, "--status", "--json")
+    statuses = mpt_rows(capsys, *GRID, "--status", "--json")
     assert {row["status"] for row in statuses} == {"finished"}
     assert all(row["slurm_job"] for row in statuses)
     folders = list(runs_dir().iterdir())
@@ -54,7 +52,7 @@ def test_cancel_a_submitted_grid(capsys, monkeypatch, tmp_path, slurm):
     assert code == 0, err
     deadline = time.monotonic() + 60
     while True:
-        states = [row["status"] for row in mpt_json(capsys, *long, "--status", "--json")]
+        states = [row["status"] for row in mpt_rows(capsys, *long, "--status", "--json")]
         if "running" in states:
             break
         assert time.monotonic() < deadline, states
@@ -69,7 +67,7 @@ def test_cancel_a_submitted_grid(capsys, monkeypatch, tmp_path, slurm):
             break
         assert time.monotonic() < deadline, queue.stdout
         time.sleep(1)
-    states = [row["status"] for row in mpt_json(capsys, *long, "--status", "--json")]
+    states = [row["status"] for row in mpt_rows(capsys, *long, "--status", "--json")]
     assert "pending" not in states and "running" not in states and "finished" not in states
     assert not list(runs_dir().glob("*/result.json"))
 
@@ -83,10 +81,6 @@ def test_a_submission_slurm_refuses_is_one_line_and_exit_3(capsys, monkeypatch, 
     assert "partition" in err.lower()
 
 
-@pytest.mark.skip(
-    reason="new on 2026-11-30 and failing where it met the precision-id change: "
-    "--status lists the run under two ids; see the issue note"
-)
 def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, slurm):
     """What an out-of-memory kill, a lost node or `scancel --signal=KILL` leaves: a lock file
     naming a dead process. The run is not running, and the same command submits it again."""
@@ -98,7 +92,7 @@ def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, 
     assert code == 0, err
     deadline = time.monotonic() + 120
     while True:  # running, and past its set-up: it holds the run's lock
-        (row,) = mpt_json(capsys, *long, "--status", "--json")
+        (row,) = mpt_rows(capsys, *long, "--status", "--json")
         events = runs_dir() / row["run_id"] / "events.jsonl"
         if row["status"] == "running" and events.is_file() and "train_step" in events.read_text():
             break
@@ -109,7 +103,7 @@ def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, 
     while subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
         assert time.monotonic() < deadline
         time.sleep(1)
-    (row,) = mpt_json(capsys, *long, "--status", "--json")
+    (row,) = mpt_rows(capsys, *long, "--status", "--json")
     assert row["status"] not in ("running", "pending", "finished"), row
     code, _, err = mpt(capsys, *long, *on_slurm)
     assert code == 0 and "submitted 1 of 1 runs" in err, err

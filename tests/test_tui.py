@@ -249,10 +249,6 @@ async def test_help_screen_and_modes():
         assert app.return_code == 0
 
 
-@pytest.mark.skip(
-    reason="regression found 2026-11-30 after run ids began to name the resolved precision: "
-    "cancel from the app leaves the Slurm job queued; see the issue note"
-)
 async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
     import subprocess
 
