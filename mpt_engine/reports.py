@@ -14,6 +14,7 @@ from typing import Any
 from mpt_engine.config import Method, RunConfig, identity
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.presets import ABLATIONS, TABLE2_ROWS
 from mpt_engine.record import minute
 from mpt_engine.results import StoredRun
 from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
@@ -31,25 +32,8 @@ TEST_NAMES = {
     TTest.COLUMNS: "Student's t-test across the 16 column means (as the paper's Table II)",
 }
 
-# Table II: each row and how its configuration differs from the original MPT.
-TABLE2_ROWS = (
-    ("Original MPT", {}),
-    ("w/o consistency loss", {"alpha": 1.0}),
-    ("w/o external data", {"aux": "xnli-dev"}),
-    ("w/o prompt translator", {"translator": "none"}),
-    ("w/o translator, own p^T", {"translator": "separate"}),  # the other reading (ours)
-    ("w/o MPT framework", {"method": "sp"}),
-)
 # The settings the paper's ablations vary, at their values in the original MPT.
 PAPER_MPT_SETTINGS = ("translator", "position", "prompt_length", "alpha")
-# Figures 4-5: the field on the x axis, then fields tied to it that may differ between points.
-ABLATIONS = {
-    "translator": ("translator",),
-    "position": ("position",),
-    "prompt-length": ("prompt_length",),
-    "alpha": ("alpha",),
-    "aux-size": ("aux_size", "epochs"),  # the paper shortened training for 2000 and 8000 pairs
-}
 
 
 # A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
@@ -280,7 +264,7 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
     """Figures 4-5: MPT accuracy as one setting varies, everything else fixed."""
     if kind not in ABLATIONS:
         raise InvalidInput(f"unknown ablation {kind!r}; choose one of {', '.join(ABLATIONS)}")
-    axis, *tied = ABLATIONS[kind]
+    axis, tied = ABLATIONS[kind].axis, ABLATIONS[kind].tied
     mpt = [run for run in runs if run.config["method"] == "mpt"]
     points = group_runs(mpt, ignore=("seed", axis, *tied))
     if not points:
@@ -303,19 +287,11 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
         value_columns=COLUMNS,
         notes=[STD_NOTE],
     )
-    for group in sorted(by_value.values(), key=lambda g: _axis_order(axis, g[0].config[axis])):
+    order = ABLATIONS[kind].order
+    for group in sorted(by_value.values(), key=lambda g: order(g[0].config[axis])):
         table.rows.append(Row([str(group[0].config[axis]), str(len(group))], accuracy_cells(group)))
     table.mark_best([table.rows], COLUMNS)
     return table
-
-
-def _axis_order(axis: str, value: Any) -> tuple:
-    from mpt_engine.config import PromptPosition, TranslatorKind
-
-    enums = {"position": PromptPosition, "translator": TranslatorKind}
-    if axis in enums:
-        return (list(enums[axis]).index(enums[axis](value)),)
-    return (value,)
 
 
 @cache

@@ -118,6 +118,16 @@ def test_bad_input_is_one_line_and_exit_code(capsys, args, code, fragment):
     assert not os.path.exists(os.path.join(os.environ["MPT_HOME"], "runs"))
 
 
+@pytest.mark.parametrize(
+    "modes", [("--status", "--cancel"), ("--dry-run", "--status"), ("--dry-run", "--cancel")]
+)
+def test_grid_modes_are_exclusive(capsys, modes):
+    code, _, err = mpt(capsys, "grid", "--preset", "smoke", *modes)
+    assert (
+        code == 2 and err.strip() == f"error: {' and '.join(modes)} are different modes; give one"
+    )
+
+
 def test_offline_default_run_says_what_to_do(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MPT_DATA_DIR"}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))

@@ -10,9 +10,9 @@ from mpt_engine.config import (
     RunConfig,
     SplitKind,
     TranslatorKind,
-    build_config,
 )
 from mpt_engine.errors import InvalidInput
+from mpt_engine.presets import build_config
 
 
 def test_defaults_are_the_papers_setup():

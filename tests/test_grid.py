@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from mpt_engine.config import PRESETS, Precision, build_config
+from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput
-from mpt_engine.grid import GRID_PRESETS, expand, parse_values
+from mpt_engine.grid import expand, parse_values
+from mpt_engine.presets import PRESETS, build_config
 from mpt_engine.slurm import as_found
 from mpt_engine.store import RunStore
 from tests.helpers import mpt, mpt_json, runs_dir
@@ -45,8 +46,10 @@ def test_presets_have_the_papers_sizes(preset, count):
     assert len(expand(preset, {}, environ={})) == count
 
 
-def test_every_grid_preset_is_a_run_preset():
-    assert set(GRID_PRESETS) == set(PRESETS)
+def test_every_preset_is_a_run_preset_and_a_grid_preset():
+    for name in PRESETS:
+        assert build_config(name, {}, environ={}).to_dict().keys() == RunConfig().to_dict().keys()
+        assert expand(name, {}, environ={})
 
 
 def test_table2_preset_holds_the_ablations():

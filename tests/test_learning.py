@@ -2,8 +2,8 @@
 
 import pytest
 
-from mpt_engine.config import build_config
 from mpt_engine.events import DevEvaluated, RunFinished, TrainStep
+from mpt_engine.presets import build_config
 from mpt_engine.train import Trainer
 
 

@@ -20,11 +20,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpt_engine.config import RunConfig, build_config
+from mpt_engine.config import RunConfig
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
 from mpt_engine.launch import local_grid, run_grid
 from mpt_engine.methods import SoftPromptMethod
+from mpt_engine.presets import build_config
 from mpt_engine.results import load_runs, read_events, read_run
 from mpt_engine.store import RunStore, StoreWriteFailed, write_atomic
 from tests.helpers import mpt, mpt_json, runs_dir, tiny_bert

@@ -1,4 +1,4 @@
-"""Helpers every command shares: consoles, option help from the config, table output."""
+"""Helpers every command shares: consoles, table output, --no-translator."""
 
 from __future__ import annotations
 
@@ -8,25 +8,10 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.config import field_help
+from mpt_engine.config import ABLATION
 from mpt_engine.errors import InvalidInput
 
-ABLATION = "Ablations (MPT)"
-TRAINING = "Training"
 SLURM = "Slurm (--executor slurm)"
-
-
-def config_option(name: str, *flags: str, panel: str | None = None, prefix: str = ""):
-    """A typer option whose help is the RunConfig field's help and default."""
-    from rich.markup import escape  # "[default: ...]" is not a markup tag
-
-    return typer.Option(
-        *flags,
-        help=escape(prefix + field_help(name)),
-        rich_help_panel=panel,
-        show_default=False,
-        case_sensitive=False,
-    )
 
 
 NoTranslator = Annotated[

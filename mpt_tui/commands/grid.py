@@ -9,59 +9,30 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.config import GRID_NAMES
+from mpt_engine.config import TRAINING
 from mpt_engine.errors import ExitCode, InvalidInput
+from mpt_engine.presets import PRESETS
 from mpt_engine.tables import count
 from mpt_tui.commands.common import (
-    ABLATION,
     SLURM,
-    TRAINING,
     NoTranslator,
-    config_option,
     error_console,
     output_console,
     print_json,
     warn,
     with_no_translator,
 )
-
-LIST = "comma list: "
-GRID_PRESET_NAMES = ("smoke", *GRID_NAMES)
+from mpt_tui.commands.options import with_config_options
 
 
-def _list(name: str, *flags: str, panel: str | None = None):
-    return config_option(name, *flags, panel=panel, prefix=LIST)
-
-
+@with_config_options(listed=True)
 def grid(
+    given: dict,
     preset: Annotated[
         str | None,
-        typer.Option(help=f"named lists and settings: {', '.join(GRID_PRESET_NAMES)}"),
+        typer.Option(help=f"named lists and settings: {', '.join(PRESETS)}"),
     ] = None,
-    methods: Annotated[str | None, _list("method", "--methods", "--method")] = None,
-    shots: Annotated[str | None, _list("shots", "--shots", "-k")] = None,
-    seeds: Annotated[str | None, _list("seed", "--seeds", "--seed")] = None,
-    model: Annotated[str | None, _list("model", "--model")] = None,
-    data: Annotated[str | None, _list("data", "--data")] = None,
-    split: Annotated[str | None, _list("split", "--split")] = None,
-    alpha: Annotated[str | None, _list("alpha", "--alpha", panel=ABLATION)] = None,
-    prompt_length: Annotated[
-        str | None, _list("prompt_length", "--prompt-length", panel=ABLATION)
-    ] = None,
-    position: Annotated[str | None, _list("position", "--position", panel=ABLATION)] = None,
-    translator: Annotated[str | None, _list("translator", "--translator", panel=ABLATION)] = None,
     no_translator: NoTranslator = False,
-    aux: Annotated[str | None, _list("aux", "--aux", panel=ABLATION)] = None,
-    aux_size: Annotated[str | None, _list("aux_size", "--aux-size", panel=ABLATION)] = None,
-    epochs: Annotated[str | None, _list("epochs", "--epochs", panel=TRAINING)] = None,
-    batch_size: Annotated[str | None, _list("batch_size", "--batch-size", panel=TRAINING)] = None,
-    lr: Annotated[str | None, _list("lr", "--lr", panel=TRAINING)] = None,
-    max_length: Annotated[str | None, _list("max_length", "--max-length", panel=TRAINING)] = None,
-    eval_batch_size: Annotated[
-        str | None, _list("eval_batch_size", "--eval-batch-size", panel=TRAINING)
-    ] = None,
-    test_limit: Annotated[str | None, _list("test_limit", "--test-limit", panel=TRAINING)] = None,
-    precision: Annotated[str | None, _list("precision", "--precision", panel=TRAINING)] = None,
     device: Annotated[
         str,
         typer.Option(help="auto, cpu, cuda or cuda:N (without --gpus)", rich_help_panel=TRAINING),
@@ -132,28 +103,15 @@ def grid(
     from mpt_engine.grid import parse_values
     from mpt_engine.store import RunStore
 
-    given = {
-        "method": methods,
-        "shots": shots,
-        "seed": seeds,
-        "model": model,
-        "data": data,
-        "split": split,
-        "alpha": alpha,
-        "prompt_length": prompt_length,
-        "position": position,
-        "translator": with_no_translator(no_translator, translator),
-        "aux": aux,
-        "aux_size": aux_size,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "max_length": max_length,
-        "eval_batch_size": eval_batch_size,
-        "test_limit": test_limit,
-        "precision": precision,
-    }
+    given = {**given, "translator": with_no_translator(no_translator, given["translator"])}
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
+    modes = [
+        flag
+        for flag, on in (("--dry-run", dry_run), ("--status", status), ("--cancel", cancel))
+        if on
+    ]
+    if len(modes) > 1:
+        raise InvalidInput(f"{' and '.join(modes)} are different modes; give one")
     if executor not in ("local", "slurm"):
         raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     slots = [slot.strip() for slot in gpus.split(",")] if gpus else []
@@ -168,23 +126,18 @@ def grid(
     configs = _plan(preset, lists, store, slurm_options, device, slots, status or cancel)
     if status:
         _status(configs, store, as_json)
-        return
-    if cancel:
-        from mpt_engine.slurm import cancel as cancel_jobs
-
-        cancelled = cancel_jobs(configs, store)
-        listed = f": {' '.join(cancelled)}" if cancelled else ""
-        error_console().print(
-            f"cancelled {count(len(cancelled), 'Slurm task')}{listed}", highlight=False
-        )
-        return
-    if dry_run:
+    elif cancel:
+        _cancel(configs, store)
+    elif dry_run:
         _dry_run(configs, store, as_json)
-        return
-    if executor == "slurm":
+    elif slurm_options is not None:
         _submit(configs, store, slurm_options, wait, as_json)
-        return
+    else:
+        _run_here(configs, store, device, slots, save_checkpoint, compile_model, as_json)
 
+
+def _run_here(configs, store, device, slots, save_checkpoint, compile_model, as_json) -> None:
+    """Train the grid's missing runs on this machine (one after another, or one per GPU slot)."""
     from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
     from mpt_engine.store import pending_runs
 
@@ -215,6 +168,16 @@ def grid(
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
         )
         sys.exit(codes[0] if len(set(codes)) == 1 else ExitCode.RUN_FAILED)  # e.g. 3: offline
+
+
+def _cancel(configs, store) -> None:
+    from mpt_engine.slurm import cancel
+
+    cancelled = cancel(configs, store)
+    listed = f": {' '.join(cancelled)}" if cancelled else ""
+    error_console().print(
+        f"cancelled {count(len(cancelled), 'Slurm task')}{listed}", highlight=False
+    )
 
 
 def _plan(preset, lists, store, slurm_options, device, slots, existing: bool):

@@ -62,14 +62,9 @@ def predict(
             (Example(row["premise"], row["hypothesis"]), check_language(str(row.get("lang", lang))))
             for _, row in read_jsonl(file, ("premise", "hypothesis"))
         ]
-    folder = find_run(RunStore(), run).folder
-    labels: dict[int, int] = {}
-    for language in dict.fromkeys(language for _, language in pairs):
-        indices = [i for i, (_, pair_language) in enumerate(pairs) if pair_language == language]
-        predicted = run_predict(folder, [pairs[i][0] for i in indices], language, device)
-        labels.update(zip(indices, predicted, strict=True))
-    for index, (example, language) in enumerate(pairs):
-        label = LABELS[labels[index]] if labels[index] >= 0 else "other"
+    labels = run_predict(find_run(RunStore(), run).folder, pairs, device)
+    for (example, language), index in zip(pairs, labels, strict=True):
+        label = LABELS[index] if index >= 0 else "other"
         if as_json:
             print_json(
                 {

@@ -9,6 +9,7 @@ import typer
 
 from mpt_engine.config import Method
 from mpt_engine.errors import InvalidInput
+from mpt_engine.presets import ABLATIONS
 from mpt_engine.stats import TTest
 from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
 
@@ -104,11 +105,11 @@ def show(
     ] = False,
 ) -> None:
     """One run: config, record, per-language accuracies, loss history."""
-    from mpt_engine.config import run_command
     from mpt_engine.figures import loss_figure
     from mpt_engine.results import find_run
     from mpt_engine.slurm import submissions
     from mpt_engine.store import RunStore
+    from mpt_tui.commands.options import run_command
 
     stored = find_run(RunStore(), run)
     events = stored.events()
@@ -222,9 +223,7 @@ def families(
 
 @app.command()
 def ablation(
-    kind: Annotated[
-        str, typer.Argument(help="translator, position, prompt-length, alpha or aux-size")
-    ],
+    kind: Annotated[str, typer.Argument(help=", ".join(ABLATIONS))],
     shots: Annotated[int, typer.Option(help="shot setting")] = 64,
     where: Where = None,
     fmt: Format = "text",
@@ -236,8 +235,7 @@ def ablation(
 
     built = build(_runs(where, shots=shots), kind)
     show_table(built, fmt)
-    numeric = kind in ("prompt-length", "alpha", "aux-size")
-    _figure(ablation_figure(built, numeric), plot, fmt)
+    _figure(ablation_figure(built, ABLATIONS[kind].numeric), plot, fmt)
 
 
 @app.command()

@@ -7,69 +7,26 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.config import (
-    UNUSED_BY,
-    DataKind,
-    Method,
-    Precision,
-    PromptPosition,
-    SplitKind,
-    TranslatorKind,
-    build_config,
-)
+from mpt_engine.config import TRAINING, UNUSED_BY
+from mpt_engine.presets import PRESETS, build_config
 from mpt_tui.commands.common import (
-    ABLATION,
-    TRAINING,
     NoTranslator,
-    config_option,
     error_console,
     output_console,
     print_json,
     warn,
     with_no_translator,
 )
+from mpt_tui.commands.options import with_config_options
 
-PRESET_HELP = "named defaults: smoke (tiny model, offline, seconds), paper, table1, ..."
+PRESET_HELP = f"named defaults: {', '.join(PRESETS)} (smoke: tiny model, offline, seconds)"
 
 
+@with_config_options(listed=False)
 def run(
-    method: Annotated[Method | None, config_option("method", "--method")] = None,
-    shots: Annotated[int | None, config_option("shots", "--shots", "-k")] = None,
-    seed: Annotated[int | None, config_option("seed", "--seed")] = None,
-    model: Annotated[str | None, config_option("model", "--model")] = None,
+    given: dict,
     preset: Annotated[str | None, typer.Option(help=PRESET_HELP)] = None,
-    data: Annotated[DataKind | None, config_option("data", "--data")] = None,
-    split: Annotated[SplitKind | None, config_option("split", "--split")] = None,
-    alpha: Annotated[float | None, config_option("alpha", "--alpha", panel=ABLATION)] = None,
-    prompt_length: Annotated[
-        int | None, config_option("prompt_length", "--prompt-length", panel=ABLATION)
-    ] = None,
-    position: Annotated[
-        PromptPosition | None, config_option("position", "--position", panel=ABLATION)
-    ] = None,
-    translator: Annotated[
-        TranslatorKind | None, config_option("translator", "--translator", panel=ABLATION)
-    ] = None,
     no_translator: NoTranslator = False,
-    aux: Annotated[str | None, config_option("aux", "--aux", panel=ABLATION)] = None,
-    aux_size: Annotated[int | None, config_option("aux_size", "--aux-size", panel=ABLATION)] = None,
-    epochs: Annotated[int | None, config_option("epochs", "--epochs", panel=TRAINING)] = None,
-    batch_size: Annotated[
-        int | None, config_option("batch_size", "--batch-size", panel=TRAINING)
-    ] = None,
-    lr: Annotated[float | None, config_option("lr", "--lr", panel=TRAINING)] = None,
-    max_length: Annotated[
-        int | None, config_option("max_length", "--max-length", panel=TRAINING)
-    ] = None,
-    eval_batch_size: Annotated[
-        int | None, config_option("eval_batch_size", "--eval-batch-size", panel=TRAINING)
-    ] = None,
-    test_limit: Annotated[
-        int | None, config_option("test_limit", "--test-limit", panel=TRAINING)
-    ] = None,
-    precision: Annotated[
-        Precision | None, config_option("precision", "--precision", panel=TRAINING)
-    ] = None,
     device: Annotated[
         str, typer.Option(help="auto, cpu, cuda or cuda:N", rich_help_panel=TRAINING)
     ] = "auto",
@@ -89,27 +46,10 @@ def run(
     ] = False,
 ) -> None:
     """Train and evaluate one run; print the per-language test accuracies."""
-    overrides = dict(
-        method=method,
-        shots=shots,
-        seed=seed,
-        model=model,
-        data=data,
-        split=split,
-        alpha=alpha,
-        prompt_length=prompt_length,
-        position=position,
-        translator=with_no_translator(no_translator, translator),
-        aux=aux,
-        aux_size=aux_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        max_length=max_length,
-        eval_batch_size=eval_batch_size,
-        test_limit=test_limit,
-        precision=precision,
-    )
+    overrides = {
+        **given,
+        "translator": with_no_translator(no_translator, given["translator"]),
+    }
     config = build_config(preset, overrides)
     unused = [name for name in UNUSED_BY[config.method] if overrides.get(name) is not None]
     warn(f"{config.method} does not use --{name.replace('_', '-')}; ignored" for name in unused)

@@ -12,31 +12,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
-from mpt_engine.config import GRID_NAMES, PAPER_SHOTS, PRESETS, Method, RunConfig
+from mpt_engine.config import PAPER_SHOTS, Method, RunConfig, options
 from mpt_engine.errors import MptError
-from mpt_engine.grid import GRID_PRESETS, expand, parse_values
+from mpt_engine.grid import expand, parse_values
+from mpt_engine.presets import PRESETS
 from mpt_tui import state
 from mpt_tui.wording import in_app_words
 
-# Text fields: (config field, label, what it takes); the first two sit under the methods.
-TEXT_FIELDS = (
-    ("seed", "seeds", "list or range: 1-5"),
-    ("model", "backbone", "hub id, folder or tiny"),
-    ("translator", "translator", "linear-1/2, lstm-1/2, transformer-1/2, none, separate"),
-    ("position", "position", "prefix, midfix, suffix, endfix"),
-    ("prompt_length", "prompt length", "tokens, e.g. 4"),
-    ("alpha", "alpha", "0..1, e.g. 0.0,0.5,1.0"),
-    ("aux", "aux corpus", "pawsx, xnli-dev, paws15, none, file:PATH"),
-    ("aux_size", "aux size", "pairs, e.g. 500"),
-    ("epochs", "epochs", "e.g. 50"),
-    ("batch_size", "batch size", "e.g. 24"),
-    ("lr", "learning rate", "e.g. 4e-5"),
-    ("test_limit", "test limit", "examples per language; empty: all"),
-)
+# Every config option is a text field (a comma list) but those with widgets of their own.
+OWN_WIDGETS = ("method", "shots", "data")
+TEXT_FIELDS = tuple(spec for spec in options() if spec.name not in OWN_WIDGETS)
+UNDER_METHODS = 2  # seeds and backbone sit under the methods
 # What engine messages call a field (--seed, aux_size), as the form labels it.
-LABELS = {name: label for name, label, _ in TEXT_FIELDS}
+LABELS = {spec.name: spec.shown for spec in options()}
 DATA_CHOICES = ("hub", "local", "synthetic")
-PRESET_CHOICES = ("smoke", *GRID_NAMES)
 
 
 class LauncherScreen(Screen):
@@ -49,7 +38,7 @@ class LauncherScreen(Screen):
             with Horizontal(classes="form-row"):
                 yield Label("preset", classes="field-label")
                 yield Select(
-                    [(name, name) for name in PRESET_CHOICES],
+                    [(name, name) for name in tuple(PRESETS)],
                     id="preset",
                     prompt="none",
                     compact=True,
@@ -68,14 +57,14 @@ class LauncherScreen(Screen):
                     yield SelectionList[str](
                         *((m.value.upper(), m.value) for m in Method), id="methods", compact=True
                     )
-                    yield from self._text_rows(TEXT_FIELDS[:2])
+                    yield from self._text_rows(TEXT_FIELDS[:UNDER_METHODS])
                 with Vertical():
                     yield Label("shots per class")
                     yield SelectionList[int](
                         *((str(k), k) for k in PAPER_SHOTS), id="shots", compact=True
                     )
                     yield Input(placeholder="other k: e.g. 3,5", id="shots-custom", compact=True)
-            yield from self._text_rows(TEXT_FIELDS[2:])
+            yield from self._text_rows(TEXT_FIELDS[UNDER_METHODS:])
             with Horizontal(classes="form-row"):
                 yield Label("executor", classes="field-label")
                 yield Select(
@@ -96,10 +85,10 @@ class LauncherScreen(Screen):
         yield Footer()
 
     def _text_rows(self, fields) -> ComposeResult:
-        for name, label, hint in fields:
+        for spec in fields:
             with Horizontal(classes="form-row"):
-                yield Label(label, classes="field-label")
-                yield Input(id=f"field-{name}", tooltip=hint, compact=True)
+                yield Label(spec.shown, classes="field-label")
+                yield Input(id=f"field-{spec.name}", tooltip=spec.hint, compact=True)
 
     def on_mount(self) -> None:
         self.errors: dict[str, str] = {}  # field id -> what is wrong with its value
@@ -124,8 +113,8 @@ class LauncherScreen(Screen):
     def form_values(self) -> dict[str, str]:
         """The form as text, for remembering it."""
         values = {
-            f"field-{name}": self.query_one(f"#field-{name}", Input).value
-            for name, *_ in TEXT_FIELDS
+            f"field-{spec.name}": self.query_one(f"#field-{spec.name}", Input).value
+            for spec in TEXT_FIELDS
         }
         values["shots-custom"] = self.query_one("#shots-custom", Input).value
         values["gpus"] = self.query_one("#gpus", Input).value
@@ -148,10 +137,10 @@ class LauncherScreen(Screen):
         shots += parse_values("shots", custom) if custom else []
         if shots:
             lists["shots"] = shots
-        for name, *_ in TEXT_FIELDS:
-            text = self.query_one(f"#field-{name}", Input).value.strip()
+        for spec in TEXT_FIELDS:
+            text = self.query_one(f"#field-{spec.name}", Input).value.strip()
             if text:
-                lists[name] = parse_values(name, text)
+                lists[spec.name] = parse_values(spec.name, text)
         if self._data():
             lists["data"] = [self._data()]
         return lists
@@ -272,12 +261,13 @@ class LauncherScreen(Screen):
         """Each empty field shows what it will be: the preset's list or the default."""
         preset = self._preset()
         defaults = RunConfig().to_dict()
-        defaults.update(PRESETS.get(preset or "", {}))
-        lists = GRID_PRESETS[preset].lists if preset else {}
-        for name, *_ in TEXT_FIELDS:
-            value = lists.get(name, defaults.get(name))
+        defaults.update(PRESETS[preset].settings if preset else {})
+        lists = PRESETS[preset].lists if preset else {}
+        for spec in TEXT_FIELDS:
+            value = lists.get(spec.name, defaults.get(spec.name))
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            self.query_one(f"#field-{name}", Input).placeholder = "all" if value is None else shown
+            placeholder = spec.unset if value is None else shown
+            self.query_one(f"#field-{spec.name}", Input).placeholder = placeholder
 
     def _describe_preset(self) -> None:
         """Say what the preset runs: its boxes stay unticked, its lists are not fields."""
@@ -302,7 +292,7 @@ class LauncherScreen(Screen):
                 except (KeyError, ValueError):
                     continue
         for key, choices in (
-            ("preset", PRESET_CHOICES),
+            ("preset", tuple(PRESETS)),
             ("data", DATA_CHOICES),
             ("executor", ("local", "slurm")),
         ):
@@ -339,7 +329,8 @@ class LauncherScreen(Screen):
 def preset_summary(name: str) -> Text:
     """`smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, synthetic data, 3 epochs`, from the
     engine's presets: the grid's lists, then its run settings (else its description)."""
-    grid, settings = GRID_PRESETS[name], PRESETS[name]
+    grid = PRESETS[name]
+    settings = grid.settings
     axes = [_axis(field, values) for field, values in grid.lists.items()]
     if len(grid.variants) > 1:
         axes.append(f"{len(grid.variants)} variants")

@@ -1,0 +1,44 @@
+"""What can be checked of a run's sources before anything is loaded: the data folder that
+MPT_DATA_DIR names and the model reference (a hub id, a local folder, or a built-in name)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from mpt_engine.config import E5_MODEL, TINY_MODEL, DataKind, RunConfig
+from mpt_engine.errors import InvalidInput, SourceUnavailable
+
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:
+    """What can be checked before anything is loaded: the data folder and the model reference."""
+    if config.data is DataKind.LOCAL:
+        root = environ.get("MPT_DATA_DIR")
+        if not root:
+            raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
+        if not os.path.isdir(os.path.expanduser(root)):
+            raise SourceUnavailable(f"MPT_DATA_DIR {root} is not a folder")
+    if config.model == E5_MODEL:
+        from mpt_engine.e5small.build import check_available
+
+        check_available()
+    elif config.model != TINY_MODEL:
+        local_model(config.model)
+
+
+def local_model(name: str) -> str | None:
+    """The folder a model reference names (None: a hub id). SourceUnavailable when the folder or
+    its config.json is missing, InvalidInput when the name is neither a path nor a hub id."""
+    path = os.path.expanduser(name)
+    if os.path.exists(path) or name.startswith((".", "/", "~")):
+        if not os.path.isdir(path):
+            raise SourceUnavailable(f"--model {name}: no such folder")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise SourceUnavailable(f"--model {name} is not a model folder (no config.json)")
+        return path
+    if not HUB_ID.match(name):
+        raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
+    return None

@@ -1,0 +1,98 @@
+"""The config's options on the command line, built from their one declaration (config.option):
+the typed options of `mpt run`, the comma lists of `mpt grid`, and the rerun line of a stored
+run."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import shlex
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+import typer
+
+from mpt_engine import config as run_config
+from mpt_engine.config import Option, options
+
+LIST = "comma list: "
+
+
+def field_help(spec: Option) -> str:
+    """The option's help with its default (an unset default is explained by the help)."""
+    default = {f.name: f.default for f in dataclasses.fields(run_config.RunConfig)}[spec.name]
+    if default is None:
+        return spec.help
+    return f"{spec.help} [default: {getattr(default, 'value', default)}]"
+
+
+def _option_type(name: str) -> type:
+    """The field's type without None: int, float, str or its enum."""
+    hint = typing.get_type_hints(run_config.RunConfig)[name]
+    if isinstance(hint, types.UnionType):  # X | None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _parameter(spec: Option, listed: bool) -> inspect.Parameter:
+    from rich.markup import escape  # "[default: ...]" is not a markup tag
+
+    flags = [spec.flag, *(spec.grid_flags if listed else ()), *filter(None, [spec.short])]
+    typed = str if listed else _option_type(spec.name)
+    info = typer.Option(
+        *flags,
+        help=escape((LIST if listed else "") + field_help(spec)),
+        rich_help_panel=spec.panel,
+        show_default=False,
+        case_sensitive=False,
+    )
+    return inspect.Parameter(
+        spec.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[typed | None, info],
+    )
+
+
+def with_config_options(listed: bool) -> Callable[[Callable], Callable]:
+    """Give a command every config option (as comma lists when `listed`); the command receives
+    them as one mapping, `given` (field name -> value or None), beside its own parameters."""
+
+    def decorate(command: Callable) -> Callable:
+        own = [
+            parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, parameter in inspect.signature(command, eval_str=True).parameters.items()
+            if name != "given"
+        ]
+        specs = options()
+
+        def with_options(**values):
+            given = {spec.name: values.pop(spec.name) for spec in specs}
+            return command(given=given, **values)
+
+        functools.update_wrapper(with_options, command, ("__module__", "__name__", "__doc__"), ())
+        del with_options.__wrapped__  # its signature is this one, typed below
+        parameters = [_parameter(spec, listed) for spec in specs]
+        with_options.__signature__ = inspect.Signature([*parameters, *own])  # type: ignore[attr-defined]
+        return with_options
+
+    return decorate
+
+
+def run_command(values: Mapping[str, Any]) -> str:
+    """The `mpt run` command that rebuilds a stored configuration: method, shots and seed, then
+    every option that differs from the defaults."""
+    config = run_config.RunConfig.from_dict(values).resolved()
+    baseline = run_config.RunConfig(method=config.method, shots=config.shots).resolved().to_dict()
+    stored = config.to_dict()
+    always = ("method", "shots", "seed")
+    words = [
+        f"{spec.flag} {shlex.quote(str(stored[spec.name]))}"
+        for spec in options()
+        if spec.name in always
+        or (stored[spec.name] is not None and stored[spec.name] != baseline[spec.name])
+    ]
+    return " ".join(["mpt run", *words])
