@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -37,6 +38,32 @@ class Losses:
     kl: torch.Tensor | None = None
 
 
+class TrainingMethod(Protocol):
+    """What the trainer, the evaluation and the checkpoint use of a method (FT, SP/MPT, PCT)."""
+
+    backbone: torch.nn.Module  # the pretrained model inside `model`
+    model: torch.nn.Module  # every trained parameter
+    label_ids: torch.Tensor | None  # the verbalizer's word ids (None: a classification head)
+    pad_id: int
+    batch_size: int
+
+    def prepare(self, data: TaskData) -> None:
+        """Encode the training data once."""
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
+        """One epoch of steps, each the tuple of batches `loss` takes."""
+
+    def loss(self, step: tuple[Batch, ...]) -> Losses: ...
+
+    def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]: ...
+
+    def predict(self, batch: Batch, language: str) -> torch.Tensor:
+        """Label indices, (B,)."""
+
+
 def epoch_batches(size: int, batch_size: int, steps: int, generator: torch.Generator):
     """Index batches for `steps` steps over `size` examples, reshuffled at every pass, so a
     shorter stream cycles alongside a longer one."""
@@ -46,6 +73,22 @@ def epoch_batches(size: int, batch_size: int, steps: int, generator: torch.Gener
             order = torch.randperm(size, generator=generator).tolist()
         chunk = step % per_pass
         yield order[chunk * batch_size : (chunk + 1) * batch_size]
+
+
+def view_batches(
+    views: Sequence[list[Encoded]],
+    batch_size: int,
+    generator: torch.Generator,
+    pad_id: int,
+    steps: int | None = None,
+) -> Iterator[tuple[Batch, ...]]:
+    """The same examples of each view (lists aligned by index) as one batch per view, step by
+    step; `steps` defaults to one pass over the views."""
+    size = len(views[0])
+    for indices in epoch_batches(
+        size, batch_size, steps or math.ceil(size / batch_size), generator
+    ):
+        yield tuple(collate([view[index] for index in indices], pad_id) for view in views)
 
 
 class SoftPromptMethod:
@@ -72,7 +115,7 @@ class SoftPromptMethod:
 
     def label_logits(self, batch: Batch, prompt: torch.Tensor) -> torch.Tensor:
         """Eq. (2): the label words' logits at [MASK], (B, 3); their softmax is P^CLS."""
-        return self.model.mask_logits(batch, prompt, self.label_ids.to(batch.input_ids.device))
+        return self.model(batch, prompt, self.label_ids.to(batch.input_ids.device))
 
     def prepare(self, data: TaskData) -> None:
         """Encode the training data once: English k-shot and, for MPT, both auxiliary sides."""
@@ -88,19 +131,14 @@ class SoftPromptMethod:
         return math.ceil(longest / self.batch_size)
 
     def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        steps = self.steps_per_epoch
-        english = epoch_batches(len(self.train), self.batch_size, steps, generator)
+        """(English,) or, with the alignment task, (English, aux source, aux target): the
+        shorter stream cycles alongside the longer one."""
+        steps, size, pad = self.steps_per_epoch, self.batch_size, self.pad_id
+        english = view_batches((self.train,), size, generator, pad, steps)
         if not self.aux_source:
-            for indices in english:
-                yield (self._collate(self.train, indices),)
-            return
-        aux = epoch_batches(len(self.aux_source), self.batch_size, steps, generator)
-        for english_indices, aux_indices in zip(english, aux, strict=True):
-            yield (
-                self._collate(self.train, english_indices),
-                self._collate(self.aux_source, aux_indices),
-                self._collate(self.aux_target, aux_indices),
-            )
+            return english
+        aux = view_batches((self.aux_source, self.aux_target), size, generator, pad, steps)
+        return (first + second for first, second in zip(english, aux, strict=True))
 
     def loss(self, step: tuple[Batch, ...]) -> Losses:
         english, *aux = step
@@ -110,8 +148,8 @@ class SoftPromptMethod:
             return Losses(total=ce, ce=ce)
         aux_source, aux_target = aux
         kl = symmetric_kl(
-            self.model.mask_logits(aux_source, source_prompt),
-            self.model.mask_logits(aux_target, self.model.target_prompt()),
+            self.model(aux_source, source_prompt),
+            self.model(aux_target, self.model.target_prompt()),
         )
         return Losses(total=total_loss(ce, kl, self.alpha), ce=ce, kl=kl)
 
@@ -124,9 +162,6 @@ class SoftPromptMethod:
         is_source = language == SOURCE_LANGUAGE
         prompt = self.model.source_prompt() if is_source else self.model.target_prompt()
         return self.label_logits(batch, prompt).argmax(-1)
-
-    def _collate(self, encoded: list[Encoded], indices: list[int]) -> Batch:
-        return collate([encoded[index] for index in indices], self.pad_id)
 
 
 class CrossLingualTemplateMethod:
@@ -161,19 +196,14 @@ class CrossLingualTemplateMethod:
         return math.ceil(len(self.english_view) / self.batch_size)
 
     def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        for indices in epoch_batches(
-            len(self.english_view), self.batch_size, self.steps_per_epoch, generator
-        ):
-            yield tuple(
-                collate([view[index] for index in indices], self.pad_id)
-                for view in (self.english_view, self.foreign_view)
-            )
+        views = (self.english_view, self.foreign_view)
+        return view_batches(views, self.batch_size, generator, self.pad_id)
 
     def loss(self, step: tuple[Batch, ...]) -> Losses:
         english, foreign = step
         targets = self.label_ids.to(english.labels.device)[english.labels]
-        english_logits = self.model.mask_logits(english)
-        foreign_logits = self.model.mask_logits(foreign)
+        english_logits = self.model(english)
+        foreign_logits = self.model(foreign)
         ce = cross_entropy(english_logits, targets) + cross_entropy(foreign_logits, targets)
         kl = symmetric_kl(english_logits, foreign_logits)
         return Losses(total=ce + kl, ce=ce, kl=kl)
@@ -183,7 +213,7 @@ class CrossLingualTemplateMethod:
 
     def predict(self, batch: Batch, language: str) -> torch.Tensor:
         """The label whose word is the vocabulary argmax, or -1 when it is no label word."""
-        words = self.model.mask_logits(batch).argmax(-1)
+        words = self.model(batch).argmax(-1)
         label_ids = self.label_ids.to(words.device)
         hits = words[:, None] == label_ids[None, :]
         return torch.where(hits.any(-1), hits.int().argmax(-1), -1)
@@ -210,10 +240,7 @@ class FineTuningMethod:
         return math.ceil(len(self.train) / self.batch_size)
 
     def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        for indices in epoch_batches(
-            len(self.train), self.batch_size, self.steps_per_epoch, generator
-        ):
-            yield (collate([self.train[index] for index in indices], self.pad_id),)
+        return view_batches((self.train,), self.batch_size, generator, self.pad_id)
 
     def _logits(self, batch: Batch) -> torch.Tensor:
         return self.model(
@@ -242,7 +269,9 @@ METHODS = {
 }
 
 
-def build_method(config: RunConfig, tokenizer, data: TaskData | None = None, model=None):
+def build_method(
+    config: RunConfig, tokenizer, data: TaskData | None = None, model=None
+) -> TrainingMethod:
     """The method of a run. Its backbone is loaded from config.model unless given (a checkpoint);
     with `data`, its training data is encoded too."""
     method_class = METHODS[config.method]

@@ -45,7 +45,7 @@ class PromptedMaskedLM(nn.Module):
         """p^T = Transl(p^S), Eq. (4), (m, d)."""
         return self.translator(self.source_prompt())
 
-    def mask_logits(
+    def forward(
         self, batch: Batch, prompt: torch.Tensor | None = None, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
         """W_lh h_X at [MASK] only (Eq. 2 and 6 before the softmax): (B, |V|), or (B, n) for the

@@ -15,14 +15,27 @@ from mpt_engine.train import resolve_device
 
 
 def predict(
-    run_folder: Path, examples: Sequence[Example], language: str, device: str = "cpu"
+    run_folder: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu"
 ) -> list[int]:
-    """Label indices (languages.LABELS; -1 when PCT's vocabulary argmax is no label word).
+    """Label indices (languages.LABELS; -1 when PCT's vocabulary argmax is no label word) of
+    (example, language) pairs, the checkpoint loaded once and each language's pairs batched.
 
     MPT reads a target language (any code but en, XNLI's or not) with p^T, English with p^S.
     """
     device = str(resolve_device(device))
     config, method = checkpoint.load(run_folder, device)
-    if config.method is Method.PCT and language not in XNLI_LANGUAGES:
-        raise InvalidInput(f"PCT has templates for the XNLI languages only, not {language!r}")
-    return predict_labels(method, examples, language, config.eval_batch_size, device)
+    languages = list(dict.fromkeys(language for _, language in pairs))
+    if config.method is Method.PCT:
+        for language in languages:
+            if language not in XNLI_LANGUAGES:
+                raise InvalidInput(
+                    f"PCT has templates for the XNLI languages only, not {language!r}"
+                )
+    labels = [0] * len(pairs)
+    for language in languages:
+        indices = [i for i, (_, of) in enumerate(pairs) if of == language]
+        examples = [pairs[i][0] for i in indices]
+        predicted = predict_labels(method, examples, language, config.eval_batch_size, device)
+        for index, label in zip(indices, predicted, strict=True):
+            labels[index] = label
+    return labels

@@ -12,7 +12,7 @@ from mpt_engine.data.examples import Example
 from mpt_engine.encoding import Encoded, SpecialTokens, truncate_pair, truncate_second_first
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import LABELS, SOURCE_LANGUAGE
-from mpt_engine.token_cache import fingerprint, tokenize
+from mpt_engine.token_cache import tokenize, tokenizer_fingerprint
 
 # Zhao & Schütze's English verbalizer, used for every test language (SP and MPT).
 SOFT_PROMPT_VERBALIZER = {"entailment": "right", "neutral": "maybe", "contradiction": "wrong"}
@@ -102,7 +102,7 @@ class Template:
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self.fingerprint = fingerprint(tokenizer)
+        self.fingerprint = tokenizer_fingerprint(tokenizer)
         self.specials = SpecialTokens(tokenizer)
 
     def tokenize_pairs(self, examples: Sequence[Example], strip: bool = False):
@@ -133,7 +133,6 @@ class ClozeTemplate(Template):
         super().__init__(tokenizer)
         self.prompt_length = prompt_length
         self.prompt_index = self._PROMPT_INDEX[PromptPosition(position)]
-        self.max_length = max_length
         self.dot = tokenize(tokenizer, ["."])[0]
         self.question = tokenize(tokenizer, ["?"])[0]
         self.slots = [tokenizer.unk_token_id] * prompt_length

@@ -23,7 +23,6 @@ FAMILIES = {
     "Vietic": ("vi",),
     "Chinese": ("zh",),
 }
-FAMILY_OF = {language: family for family, members in FAMILIES.items() for language in members}
 
 
 @dataclass(frozen=True)

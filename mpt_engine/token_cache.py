@@ -15,19 +15,18 @@ from mpt_engine.paths import cache_dir, cached
 MIN_TEXTS = 500  # smaller lists are tokenised directly: cheaper than a file
 
 
-def fingerprint(tokenizer) -> str:
-    """A hash of the whole tokenizer (model, normaliser, pre-tokeniser, added tokens)."""
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:24]
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of the whole tokenizer (model, normaliser, pre-tokeniser, added tokens): the key of
+    its cached token ids and, in record.json, what tells runs with different tokenizers apart."""
+    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
 
 
-def tokenize(
-    tokenizer, texts: Sequence[str], tokenizer_fingerprint: str | None = None
-) -> list[list[int]]:
+def tokenize(tokenizer, texts: Sequence[str], fingerprint: str | None = None) -> list[list[int]]:
     """Token ids of each text, without special tokens; cached when a fingerprint is given."""
     texts = list(texts)
-    if tokenizer_fingerprint is None or len(texts) < MIN_TEXTS:
+    if fingerprint is None or len(texts) < MIN_TEXTS:
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
-    digest = hashlib.sha256(tokenizer_fingerprint.encode())
+    digest = hashlib.sha256(fingerprint.encode())
     for text in texts:
         digest.update(text.encode())
         digest.update(b"\0")

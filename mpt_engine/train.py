@@ -4,11 +4,11 @@ languages. The trainer knows nothing about any user interface: it yields events.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Iterator
 
 import torch
+import transformers
 
 from mpt_engine import backbone, paths
 from mpt_engine.config import TINY_MODEL, Precision, RunConfig
@@ -21,6 +21,7 @@ from mpt_engine.languages import SOURCE_LANGUAGE
 from mpt_engine.methods import build_method
 from mpt_engine.prompts import render, verbalizer_record
 from mpt_engine.record import device_name
+from mpt_engine.token_cache import tokenizer_fingerprint
 
 
 def position_limit(model: str, tokenizer) -> int:
@@ -49,11 +50,6 @@ def check_max_length(config: RunConfig, tokenizer) -> None:
             f"max_length {config.max_length} exceeds the {limit} positions of model "
             f"{config.model}; use --max-length {limit} or less"
         )
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -87,7 +83,7 @@ class Trainer:
         """Load data, tokenizer and model; everything that can fail before training starts."""
         config = self.config
         paths.writable_cache_dir()  # tokenizers and tokenised text are cached
-        seed_everything(config.seed)
+        transformers.set_seed(config.seed)  # Python, NumPy and torch
         if self.data is None:
             self.data = load_task_data(config)
         self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
@@ -99,8 +95,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
             torch.backends.cudnn.allow_tf32 = True
         if self.compile:
-            encoder = self.method.backbone.base_model
-            encoder.forward = torch.compile(encoder.forward, dynamic=True)
+            self.method.model.compile(dynamic=True)
         # The fused kernel: one pass over all parameters (on a CPU about 10x faster than the
         # per-tensor loop for a 250k-row embedding matrix).
         fused = self.device.type in ("cuda", "cpu")
@@ -158,8 +153,9 @@ class Trainer:
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
             if improved:
                 best_accuracy, best_epoch = dev, epoch
-                best_state = {
-                    name: value.detach().clone() for name, value in model.state_dict().items()
+                best_state = {  # kept on the CPU: the device holds one copy of the model
+                    name: value.detach().to("cpu", copy=True)
+                    for name, value in model.state_dict().items()
                 }
             yield DevEvaluated(epoch, dev, best_accuracy, best_epoch, improved)
         model.load_state_dict(best_state)
@@ -193,7 +189,7 @@ class Trainer:
             "precision": self.precision.value,
             "compiled": self.compile,
             "data_fingerprints": self.data.fingerprints,
-            "tokenizer_fingerprint": backbone.tokenizer_fingerprint(tokenizer),
+            "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
             "template_example": render(tokenizer, example),
         }
         if method.label_ids is not None:

@@ -64,7 +64,7 @@ class MptApp(App):
             return
         self.launched.update((config.run_id, config) for config in todo)
         for config in todo:
-            self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict())
+            self.runs[config.run_id] = LiveRun(config.run_id)
         self.train(todo, list(slots) or [None])
         self.switch_mode("live")
 
@@ -99,7 +99,7 @@ class MptApp(App):
         if status not in ("finished", "running"):
             return
         events = read_events(store.folder(config.run_id) / "events.jsonl")
-        run = LiveRun.from_events(config.run_id, config.to_dict(), events, "incomplete")
+        run = LiveRun.from_events(config.run_id, events, "incomplete")
         run.status = status
         self.runs[config.run_id] = run
         if status == "running":
@@ -142,7 +142,7 @@ class MptApp(App):
             self.notify("nothing to submit: every run is finished, queued or running")
             return
         for config in configs:
-            self.runs[config.run_id] = LiveRun(config.run_id, config.to_dict(), status="pending")
+            self.runs[config.run_id] = LiveRun(config.run_id, status="pending")
         self.slurm_configs += configs
         self.notify(f"submitted {len(configs)} runs to Slurm")
         self._poll_the_store()
@@ -162,9 +162,7 @@ class MptApp(App):
         updated = {}
         for config, status, _ in grid_status([*self.slurm_configs, *self.elsewhere], store):
             events = read_events(store.folder(config.run_id) / "events.jsonl")
-            updated[config.run_id] = LiveRun.from_events(
-                config.run_id, config.to_dict(), events, status
-            )
+            updated[config.run_id] = LiveRun.from_events(config.run_id, events, status)
         self.post_message(SlurmUpdate(updated))
 
     def on_slurm_update(self, message: SlurmUpdate) -> None:

@@ -23,7 +23,6 @@ from mpt_engine.events import (
 @dataclass
 class LiveRun:
     run_id: str
-    config: dict[str, Any]
     status: str = "queued"  # queued, running, testing, finished, failed, diverged, interrupted
     steps: list[TrainStep] = field(default_factory=list)
     dev: list[DevEvaluated] = field(default_factory=list)
@@ -34,10 +33,8 @@ class LiveRun:
     started: float | None = None
 
     @classmethod
-    def from_events(
-        cls, run_id: str, config: dict[str, Any], events: list[dict[str, Any]], status: str
-    ):
-        run = cls(run_id, config)
+    def from_events(cls, run_id: str, events: list[dict[str, Any]], status: str):
+        run = cls(run_id)
         for values in events:
             try:
                 run.update(event_from_dict(values))

@@ -45,7 +45,7 @@ def test_label_word_rows_equal_the_full_vocabulary_logits(tokenizer, task_data):
     batch = collate(method.encode(task_data.test["en"], "en"), method.pad_id)
     with torch.no_grad():
         prompt = method.model.source_prompt()
-        full = method.model.mask_logits(batch, prompt)
+        full = method.model(batch, prompt)
         rows = method.label_logits(batch, prompt)
     assert full.shape[1] == len(tokenizer) and rows.shape == (len(batch.labels), 3)
     torch.testing.assert_close(rows, full[:, method.label_ids])
@@ -106,8 +106,8 @@ def test_mpt_kl_term_compares_source_prompt_and_translated_prompt(tokenizer, tas
     english, aux_source, aux_target = first_step(method)
     method.model.eval()  # no dropout, so the recomputation below is exact
     expected = symmetric_kl(
-        method.model.mask_logits(aux_source, method.model.source_prompt()),
-        method.model.mask_logits(aux_target, method.model.translator(method.model.source_prompt())),
+        method.model(aux_source, method.model.source_prompt()),
+        method.model(aux_target, method.model.translator(method.model.source_prompt())),
     )
     assert method.loss((english, aux_source, aux_target)).kl.item() == pytest.approx(
         expected.item(), rel=1e-6
@@ -140,8 +140,8 @@ def test_a_separate_target_prompt_learns_from_the_kl_alone(tokenizer, task_data)
     assert not torch.equal(model.target_prompt(), model.source_prompt())
     english, aux_source, aux_target = first_step(method)
     kl = symmetric_kl(
-        model.mask_logits(aux_source, model.source_prompt().detach()),
-        model.mask_logits(aux_target, model.target_prompt()),
+        model(aux_source, model.source_prompt().detach()),
+        model(aux_target, model.target_prompt()),
     )
     kl.backward()
     assert all(p.grad.abs().sum() > 0 for p in model.translator.parameters())
@@ -161,13 +161,7 @@ def test_inference_uses_target_prompt_for_target_languages(tokenizer, task_data)
     method = method_for(tokenizer, task_data)
     method.model.eval()
     seen = []
-    original = method.model.mask_logits
-
-    def spy(batch, prompt=None, rows=None):
-        seen.append(prompt)
-        return original(batch, prompt, rows)
-
-    method.model.mask_logits = spy
+    method.model.register_forward_pre_hook(lambda model, args: seen.append(args[1]))
     batch = collate(method.encode(task_data.test["de"], "de"), method.pad_id)
     with torch.no_grad():
         source, target = method.model.source_prompt(), method.model.target_prompt()
@@ -187,7 +181,7 @@ def test_prompt_written_into_input_embeddings(tokenizer, masked_lm):
     hook = masked_lm.base_model.register_forward_pre_hook(
         lambda module, args, kwargs: captured.update(kwargs), with_kwargs=True
     )
-    model.mask_logits(batch, prompt)
+    model(batch, prompt)
     hook.remove()
     embeds = captured["inputs_embeds"]
     words = masked_lm.get_input_embeddings()(batch.input_ids)
@@ -208,7 +202,7 @@ def test_lm_head_at_mask_only_equals_full_logits(tokenizer, masked_lm):
         embeds[row, batch.prompt_positions[row]] = prompt
     full = masked_lm(inputs_embeds=embeds, attention_mask=batch.attention_mask).logits
     expected = full[torch.arange(2), batch.mask_positions]
-    torch.testing.assert_close(model.mask_logits(batch, prompt), expected)
+    torch.testing.assert_close(model(batch, prompt), expected)
 
 
 def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
@@ -218,7 +212,7 @@ def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
     method.model.eval()
     batch = collate(method.encode(task_data.test["fr"], "fr"), method.pad_id)
     with torch.no_grad():
-        words = method.model.mask_logits(batch).argmax(-1)
+        words = method.model(batch).argmax(-1)
         predicted = method.predict(batch, "fr")
     label_ids = method.label_ids.tolist()
     for word, label in zip(words.tolist(), predicted.tolist(), strict=True):

@@ -7,14 +7,15 @@ import pytest
 import torch
 
 from benchmarks import reference
-from mpt_engine.config import RunConfig, build_config
+from mpt_engine.config import RunConfig
 from mpt_engine.data import load_task_data
 from mpt_engine.device import bf16_problem
 from mpt_engine.encoding import collate
 from mpt_engine.evaluate import predict_labels
 from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
-from mpt_engine.token_cache import MIN_TEXTS, fingerprint, tokenize
+from mpt_engine.presets import build_config
+from mpt_engine.token_cache import MIN_TEXTS, tokenize, tokenizer_fingerprint
 from mpt_engine.train import Trainer
 from tests.helpers import mpt, runs_dir
 
@@ -48,7 +49,7 @@ def test_mask_logits_equal_full_logits_at_every_position(method_and_data):
     encoded = method.encode(data.test["fr"][:8], "fr")
     prompt = method.model.target_prompt()
     with torch.no_grad():
-        ours = method.model.mask_logits(collate(encoded, method.pad_id), prompt)
+        ours = method.model(collate(encoded, method.pad_id), prompt)
         theirs = reference.vocabulary_logits(
             method.model, reference.static_batch(encoded, method.pad_id, "cpu"), prompt
         )
@@ -58,7 +59,7 @@ def test_mask_logits_equal_full_logits_at_every_position(method_and_data):
 def test_token_cache_returns_the_tokenizers_ids(tokenizer):
     texts = [f"the farmer sees {n} houses today" for n in range(MIN_TEXTS + 10)]
     expected = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    key = fingerprint(tokenizer)
+    key = tokenizer_fingerprint(tokenizer)
     assert tokenize(tokenizer, texts, key) == expected  # computed and stored
     stored = list((cache_dir() / "tokens").glob("*.npz"))
     assert stored

@@ -176,7 +176,8 @@ def test_the_tiny_tokenizer_is_the_same_in_every_process():
     """BPE training breaks frequency ties in hash order, which differs per process; the
     alphabet we choose makes the tiny backbone's tokenizer, and so its results, reproducible."""
     script = (
-        "from mpt_engine.backbone import train_tokenizer, tokenizer_fingerprint;"
+        "from mpt_engine.backbone import train_tokenizer;"
+        "from mpt_engine.token_cache import tokenizer_fingerprint;"
         "texts = [chr(c) * (1 + c % 3) + ' the cat' for c in range(0x3b1, 0x3c9)] * 3;"
         "print(tokenizer_fingerprint(train_tokenizer(texts, 120, limit_alphabet=20)))"
     )

@@ -10,7 +10,7 @@ import pytest
 from textual.geometry import Region
 from textual.widgets import Button, DataTable, Input, ProgressBar, Select, SelectionList
 
-from mpt_engine.config import build_config
+from mpt_engine.presets import build_config
 from mpt_engine.results import read_run
 from mpt_engine.runner import execute
 from mpt_engine.store import RunStore
@@ -324,7 +324,7 @@ async def test_sort_key_sorts_the_runs_by_the_column_under_the_cursor(finished_r
 async def test_a_run_that_did_not_train_shows_a_still_progress_bar():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        app.runs["failed-run"] = LiveRun("failed-run", {}, status="failed", error="no data")
+        app.runs["failed-run"] = LiveRun("failed-run", status="failed", error="no data")
         await pilot.press("f3")
         await pilot.pause(0.6)
         progress = app.screen.query_one(ProgressBar)

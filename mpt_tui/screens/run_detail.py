@@ -57,7 +57,7 @@ class RunDetailScreen(Screen):
     def refresh_run(self) -> None:
         self.stored = read_run(self.stored.folder)
         stored = self.stored
-        run = LiveRun.from_events(stored.run_id, stored.config, stored.events(), stored.status)
+        run = LiveRun.from_events(stored.run_id, stored.events(), stored.status)
         average = stored.result["average"] if stored.result else run.average
         title = f"[b]{stored.run_id}[/]  {run.status}"
         if average is not None:
