@@ -14,9 +14,10 @@ import sys
 import time
 
 from mpt_engine import reports
+from mpt_engine.events import RunFinished
 from mpt_engine.grid import expand
 from mpt_engine.results import load_runs
-from mpt_engine.runner import execute
+from mpt_engine.runner import Execution, execute
 from mpt_engine.stats import TTest, summarize, t_test
 from mpt_engine.store import RunStore
 from mpt_engine.tables import to_markdown
@@ -27,10 +28,9 @@ def train_missing(store: RunStore, configs) -> None:
         if store.result(config.run_id) is not None:
             continue
         started = time.monotonic()
-        for event in execute(config, store, device="cpu"):
-            if event.to_dict()["event"] == "run_finished":
-                average = event.to_dict()["average"]
-                print(f"{config.run_id}: {average:.1f} in {time.monotonic() - started:.0f} s")
+        for event in execute(config, store, Execution(device="cpu")):
+            if isinstance(event, RunFinished):
+                print(f"{config.run_id}: {event.average:.1f} in {time.monotonic() - started:.0f} s")
         sys.stdout.flush()
 
 

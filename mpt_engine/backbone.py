@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from mpt_engine import hub
 from mpt_engine.config import E5_MODEL, TINY_MODEL
 from mpt_engine.errors import InvalidInput, SourceUnavailable
-from mpt_engine.paths import cache_dir, cached
+from mpt_engine.paths import cache_entry, cached
 from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
 from mpt_engine.sources import local_model
 
@@ -111,7 +111,7 @@ def tiny_tokenizer(corpus: Iterable[str]):
 
     texts = [*corpus, *_template_words()]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    folder = cache_dir() / "tokenizers" / f"tiny-v2-{TINY_VOCAB}-{digest}"  # v2: reproducible
+    folder = cache_entry("tokenizers") / f"tiny-v2-{TINY_VOCAB}-{digest}"  # v2: reproducible
     return cached(
         folder,
         lambda partial: train_tokenizer(texts, TINY_VOCAB).save_pretrained(partial),

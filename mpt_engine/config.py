@@ -5,6 +5,9 @@ maximum length 256, prompt length 4 at the Suffix position, the Linear-2 transla
 alpha = 0.5 in Eq. (8) and 500 auxiliary pairs. One departure: the default auxiliary corpus is
 PAWS-X's own translations (4 target languages), which need no machine translation; the paper's
 PAWS-15 (14 languages) is `aux="paws15"` once `mpt data build-paws15` has made it.
+
+The module is longer than most because each field is declared here once, with its help and how
+every front end offers it (`option`); nothing else declares a run option.
 """
 
 from __future__ import annotations

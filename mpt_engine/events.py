@@ -56,6 +56,7 @@ class TestEvaluated(Event):
     language: str
     accuracy: float  # percent
     examples: int
+    predictions: list[int] = field(default_factory=list)  # label index per test example
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,10 @@ class RunFinished(Event):
 
 
 @dataclass(frozen=True)
-class RunFailed(Event):
+class RunStopped(Event):
+    """The last event of a run that did not finish (the errors.RunFailed exception is one
+    cause); its wire name stays run_failed, as the contract says."""
+
     kind: ClassVar[str] = "run_failed"
     run_id: str
     error: str
@@ -101,7 +105,7 @@ EVENT_TYPES = {
         DevEvaluated,
         TestEvaluated,
         RunFinished,
-        RunFailed,
+        RunStopped,
         RunSkipped,
     )
 }

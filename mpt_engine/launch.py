@@ -3,6 +3,7 @@ GPU slot (CUDA_VISIBLE_DEVICES set per child). A failed run is reported and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -17,9 +18,9 @@ from typing import Any
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.device import auto_precision, check_precision
 from mpt_engine.errors import ExitCode
-from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped, event_from_dict
+from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, event_from_dict
 from mpt_engine.grid import expand
-from mpt_engine.runner import execute, failure
+from mpt_engine.runner import Execution, execute, failure
 from mpt_engine.store import BadRun, RunStore, pending_runs
 
 
@@ -77,20 +78,20 @@ def unusable_runs(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
 def run_grid(
     configs: Sequence[RunConfig],
     store: RunStore,
-    device: str = "auto",
+    execution: Execution | None = None,
     gpus: Sequence[str] = (),
-    save_checkpoint: bool = False,
-    compile: bool = False,
 ) -> Iterator[tuple[str, Event]]:
     """(run id, event) for every event of every run still to do; finished runs are skipped.
-    The configs come from local_grid (their precision resolved for this machine)."""
-    todo = pending_runs(configs, store)
+    The configs come from local_grid (their precision resolved for this machine). With `gpus`,
+    one child per GPU slot, each on the GPU it is given (execution.device does not apply)."""
+    todo, execution = pending_runs(configs, store), execution or Execution()
     if gpus:
-        yield from ProcessPool(todo, store, gpus, save_checkpoint, compile).updates()
+        on_its_gpu = dataclasses.replace(execution, device="auto")
+        yield from ProcessPool(todo, store, gpus, on_its_gpu).updates()
         return
     for config in todo:
         try:
-            for event in execute(config, store, device, save_checkpoint, compile):
+            for event in execute(config, store, execution):
                 yield config.run_id, event
         except Exception as error:  # recorded by execute; the grid goes on
             yield config.run_id, failure(config.run_id, error)  # run_failed or run_skipped
@@ -107,21 +108,16 @@ class ProcessPool:
         configs: Sequence[RunConfig],
         store: RunStore,
         slots: Sequence[str | None] = (None,),
-        save_checkpoint: bool = False,
-        compile: bool = False,
+        execution: Execution | None = None,
     ):
         self.waiting = deque(configs)
         self.store, self.slots = store, list(slots)
-        self.flags = [
-            flag
-            for flag, on in (("--save-checkpoint", save_checkpoint), ("--compile", compile))
-            if on
-        ]
+        self.execution = execution or Execution()
         self.active: dict[int, _Child] = {}
         self.lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
 
     def _start(self, index: int) -> None:
-        child = _Child(self.waiting.popleft(), self.slots[index], self.store, self.flags)
+        child = _Child(self.waiting.popleft(), self.slots[index], self.store, self.execution)
         self.active[index] = child
         threading.Thread(target=child.pump, args=(index, self.lines), daemon=True).start()
 
@@ -135,7 +131,7 @@ class ProcessPool:
                 child = self.active[index]
                 if line is not None:
                     event = event_from_dict(json.loads(line))
-                    child.ended |= isinstance(event, RunFinished | RunFailed | RunSkipped)
+                    child.ended |= isinstance(event, RunFinished | RunStopped | RunSkipped)
                     yield child.config.run_id, event
                     continue
                 ended_early = child.finish()
@@ -156,12 +152,13 @@ class ProcessPool:
 class _Child:
     """One worker process (python -m mpt_engine.worker) on one GPU slot."""
 
-    def __init__(self, config: RunConfig, slot: str | None, store: RunStore, flags: Sequence[str]):
+    def __init__(self, config: RunConfig, slot: str | None, store: RunStore, execution: Execution):
         self.config, self.ended = config, False
         env = dict(os.environ, MPT_HOME=str(store.root.parent))
         if slot is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot
-        command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json(), *flags]
+        command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json()]
+        command += ["--execution", execution.to_json()]
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
@@ -173,7 +170,7 @@ class _Child:
                 lines.put((index, line))
         lines.put((index, None))
 
-    def finish(self) -> RunFailed | None:
+    def finish(self) -> RunStopped | None:
         """Wait for the exit; a child that died without a final event gets one."""
         code = self.process.wait()
         self.stderr.seek(0)
@@ -182,7 +179,7 @@ class _Child:
         if self.ended:
             return None
         reason = tail[0] if tail else f"worker exited with code {code}"
-        return RunFailed(self.config.run_id, reason, int(ExitCode.RUN_FAILED), "failed")
+        return RunStopped(self.config.run_id, reason, int(ExitCode.RUN_FAILED), "failed")
 
     def stop(self) -> None:
         """Ask the child to stop (it records itself as interrupted); kill it if it hangs."""

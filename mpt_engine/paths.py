@@ -1,4 +1,9 @@
-"""Every directory mpt writes to, in one place."""
+"""Every file and folder mpt writes to, in one place: where each lives is decided here and
+nowhere else.
+
+MPT_HOME (results, kept): runs/<run id>/, locks/<run id>.lock, slurm/ (submissions, task logs),
+data/paws15/. MPT_CACHE (regenerable): tokenizers/, tokens/, kshot/, models/. The state folder:
+the app's last launcher form."""
 
 from __future__ import annotations
 
@@ -25,8 +30,32 @@ def home() -> Path:
     return _folder(Path(configured).expanduser(), "MPT_HOME")
 
 
+RUNS, LOCKS = "runs", "locks"  # below MPT_HOME; the store opens them without following links
+
+
 def runs_dir() -> Path:
-    return home() / "runs"
+    return home() / RUNS
+
+
+def slurm_dir() -> Path:
+    """Slurm submissions (submissions.jsonl) and the array tasks' logs (jobs/)."""
+    return home() / "slurm"
+
+
+def paws15_file() -> Path:
+    """PAWS-15, once `mpt data build-paws15` has made it."""
+    return home() / "data" / "paws15" / "paws15.jsonl"
+
+
+def cache_entry(kind: str) -> Path:
+    """A kind of cache entry's folder: tokenizers (tiny ones), tokens (tokenised text), kshot
+    (downloaded k-shot splits) or models (built backbones)."""
+    if kind not in CACHE_KINDS:
+        raise ValueError(f"unknown cache kind {kind!r}")
+    return cache_dir() / kind
+
+
+CACHE_KINDS = ("tokenizers", "tokens", "kshot", "models")
 
 
 def cache_dir() -> Path:

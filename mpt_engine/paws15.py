@@ -20,7 +20,7 @@ from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.paths import home
 from mpt_engine.record import now
-from mpt_engine.store import write_atomic, write_json
+from mpt_engine.safe_files import write_atomic, write_json
 
 DEFAULT_MODEL = "facebook/nllb-200-distilled-600M"
 # FLORES-200 codes, as NLLB names languages.

@@ -1,18 +1,15 @@
 """The paper's tables from whatever finished runs the store holds: Table I, Table II, any
-comparison with t-tests, Figure 3's family gains, the ablations of Figures 4-5, and our numbers
-beside the published ones."""
+comparison with t-tests, Figure 3's family gains, the ablations of Figures 4-5, and the runs
+list (our numbers beside the published ones: paper.py)."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import Method, RunConfig, identity
+from mpt_engine.config import Method, RunConfig
 from mpt_engine.errors import InvalidInput
+from mpt_engine.grouping import VARIANT_IGNORE, config_key, distinguishing_settings, group_runs
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.presets import ABLATIONS, TABLE2_ROWS
 from mpt_engine.record import minute
@@ -23,7 +20,6 @@ from mpt_engine.tables import Cell, ResultTable, Row, count
 AVERAGE = "Avg."
 COLUMNS = [*(language.upper() for language in XNLI_LANGUAGES), AVERAGE]
 METHOD_ORDER = [method.value for method in Method]
-PAPER_RESULTS = Path(__file__).resolve().parents[1] / "assets" / "paper_results.json"
 P_FORMAT = ".1e"
 STD_NOTE = "mean ± sample standard deviation over seeds; Seeds = finished runs averaged"
 TEST_NAMES = {
@@ -36,29 +32,6 @@ TEST_NAMES = {
 PAPER_MPT_SETTINGS = ("translator", "position", "prompt_length", "alpha")
 
 
-# A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
-# corpus, another one), so it is looked up without the data digest.
-VARIANT_IGNORE = ("seed", "data_digest")
-
-
-def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
-    """Runs with equal keys differ only in the ignored fields (and in what is not part of a
-    run's identity: the evaluation batch size, where its data files lie)."""
-    kept = {k: v for k, v in identity(config).items() if k not in ignore}
-    return json.dumps(kept, sort_keys=True)
-
-
-def group_runs(
-    runs: Sequence[StoredRun], ignore: Sequence[str] = ("seed",)
-) -> dict[str, list[StoredRun]]:
-    """Finished runs grouped by configuration (all fields but `ignore`), in order of appearance."""
-    groups: dict[str, list[StoredRun]] = {}
-    for run in runs:
-        if run.status == "finished":
-            groups.setdefault(config_key(run.config, ignore), []).append(run)
-    return groups
-
-
 def accuracy_values(runs: Sequence[StoredRun]) -> list[list[float]]:
     """For each column (15 languages, then the average) the values of the runs."""
     columns = [[run.result["per_language"][lang] for run in runs] for lang in XNLI_LANGUAGES]
@@ -67,27 +40,6 @@ def accuracy_values(runs: Sequence[StoredRun]) -> list[list[float]]:
 
 def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
     return [Cell(s.mean, s.std) for s in map(summarize, accuracy_values(runs))]
-
-
-def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
-    """For each group, `field=value` where it departs from the most common value of a field that
-    takes several values among the groups ("—" for none). A field a method does not use (None)
-    distinguishes nothing."""
-    configs = [group[0].config for group in groups]
-    common: dict[str, str] = {}
-    for name in configs[0] if configs else ():
-        values = [repr(c.get(name)) for c in configs if c.get(name) is not None]
-        if name not in (*shown, "seed") and len(set(values)) > 1:
-            common[name] = Counter(values).most_common(1)[0][0]
-    labels = []
-    for config in configs:
-        departures = [
-            f"{name}={config[name]}"
-            for name, usual in common.items()
-            if config.get(name) is not None and repr(config[name]) != usual
-        ]
-        labels.append(" ".join(departures) or "—")
-    return labels
 
 
 def table1(runs: Sequence[StoredRun]) -> ResultTable:
@@ -292,74 +244,6 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
         table.rows.append(Row([str(group[0].config[axis]), str(len(group))], accuracy_cells(group)))
     table.mark_best([table.rows], COLUMNS)
     return table
-
-
-@cache
-def paper_results() -> dict[str, Any]:
-    return json.loads(PAPER_RESULTS.read_text(encoding="utf-8"))
-
-
-def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
-    """Our Table I means beside the published ones, with the difference per cell."""
-    published = paper_results()
-    ours = table1([run for run in runs if _paper_settings(run.config)])
-    table = ResultTable(
-        title=f"Ours vs the paper's Table I ({published['source']})",
-        label_columns=[*ours.label_columns[:-1], "Source"],
-        value_columns=COLUMNS,
-        notes=["ours: mean over seeds; Δ = ours − paper"],
-    )
-    for row in ours.rows:
-        shots, method = row.labels[0], row.labels[1].lower()
-        paper_row = published["table1"].get(method, {}).get(shots)
-        labels = row.labels[:-1]
-        table.rows.append(
-            Row([*labels, f"ours ({row.labels[-1]} seeds)"], [Cell(c.value) for c in row.cells])
-        )
-        if paper_row is None:
-            continue
-        paper_cells = [Cell(value) for value in paper_row]
-        table.rows.append(Row([*labels, "paper"], paper_cells))
-        deltas = [Cell(o.value - p.value) for o, p in zip(row.cells, paper_cells, strict=True)]
-        table.rows.append(Row([*labels, "Δ"], deltas))
-    return table
-
-
-def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUMNS) -> ResultTable:
-    """Our Table II beside the published one, with the difference per cell; p-values by the
-    paper's own test unless `test` says otherwise."""
-    published = paper_results()["table2_64_shots"]
-    ours = table2(runs, test)
-    table = ResultTable(
-        title=f"Ours vs the paper's Table II ({paper_results()['source']})",
-        label_columns=["Model", "Source"],
-        value_columns=ours.value_columns,
-        notes=[*ours.notes, "ours: mean over seeds; Δ = ours − paper"],
-    )
-    for row in ours.rows:
-        name, seeds = row.labels
-        means = [Cell(cell.value, fmt=cell.fmt) for cell in row.cells]
-        table.rows.append(Row([name, f"ours ({seeds} seeds)"], means))
-        if name not in published:  # our second reading of "w/o prompt translator"
-            continue
-        paper = [
-            *map(Cell, published[name]["values"]),
-            Cell(published[name]["p_value"], fmt=P_FORMAT),
-        ]
-        table.rows.append(Row([name, "paper"], paper))
-        deltas = [
-            Cell(None if mine.value is None else mine.value - theirs.value)
-            for mine, theirs in zip(means[:-1], paper[:-1], strict=True)
-        ]
-        table.rows.append(Row([name, "Δ"], [*deltas, Cell(None)]))
-    return table
-
-
-def _paper_settings(config: Mapping[str, Any]) -> bool:
-    """Whether a run uses the paper's prompt, translator and alpha (its method's Table I row)."""
-    defaults = RunConfig().to_dict()
-    same = all(config.get(name) in (None, defaults[name]) for name in PAPER_MPT_SETTINGS)
-    return same and config.get("aux") in (None, "pawsx", "paws15")
 
 
 def _finished(runs: Sequence[StoredRun], name: str) -> list[StoredRun]:

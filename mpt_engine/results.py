@@ -17,7 +17,8 @@ from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import parse_values
 from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
-from mpt_engine.store import RUN_ID, STATUSES, RunStore, read_events, read_text
+from mpt_engine.run_state import STORED
+from mpt_engine.store import RUN_ID, RunStore, read_events, read_text
 
 
 @dataclass
@@ -105,8 +106,8 @@ def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRu
     wanted = {}
     for key, value in where.items():
         if key == "status":
-            if value not in STATUSES:
-                raise InvalidInput(f"unknown status {value!r}; choose one of {', '.join(STATUSES)}")
+            if value not in STORED:
+                raise InvalidInput(f"unknown status {value!r}; choose one of {', '.join(STORED)}")
             wanted[key] = {value}
         elif value.lower() in ("none", "null"):
             wanted[key] = {None}

@@ -3,39 +3,55 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from mpt_engine import checkpoint
 from mpt_engine import record as records
 from mpt_engine.config import RunConfig
 from mpt_engine.data.files import with_data_digest
 from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
-from mpt_engine.events import Event, RunFailed, RunFinished, RunSkipped
+from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, TestEvaluated
 from mpt_engine.store import RunFolder, RunStore
 from mpt_engine.train import Trainer
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How runs execute, not what they compute (so none of it is in a run's id): the device,
+    whether the model is compiled, whether the best state is kept for `mpt predict`."""
+
+    device: str = "auto"
+    compile: bool = False
+    save_checkpoint: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Execution:
+        return cls(**json.loads(text))
 
 
 def execute(
     config: RunConfig,
     store: RunStore | None = None,
-    device: str = "auto",
-    save_checkpoint: bool = False,
-    compile: bool = False,
+    execution: Execution | None = None,
     annotations: Mapping[str, Any] | None = None,
 ) -> Iterator[Event]:
     """Train and test one run, writing config, record, events and result as they happen
-    (and, with `save_checkpoint`, the best state before the result). `annotations` (such as a
-    Slurm job id) go into the run's record.
+    (and, with `execution.save_checkpoint`, the best state before the result). `annotations`
+    (such as a Slurm job id) go into the run's record.
 
     Data and model are loaded first, so bad input or a source that cannot be reached leaves
     nothing behind; then the run is claimed (RunClaimed when another process trains it or it
     finished meanwhile). Failures are recorded as a final run_failed event and re-raised.
     """
-    store = store or RunStore()
+    store, execution = store or RunStore(), execution or Execution()
     config = with_data_digest(config.resolved())  # the run's id names the data it reads
-    trainer = Trainer(config, device, compile=compile)
+    trainer = Trainer(config, execution.device, compile=execution.compile)
     trainer.setup()  # loads data and model: bad input or a missing source writes nothing
     with_data_digest(config)  # the files did not change while they were read
     config = trainer.config  # precision resolved for the device: the run's id
@@ -45,7 +61,7 @@ def execute(
             raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
         if store.result(config.run_id) is not None:
             raise RunClaimed(f"run {config.run_id} finished meanwhile")
-        yield from _train(trainer, store, save_checkpoint, annotations or {})
+        yield from _train(trainer, store, execution.save_checkpoint, annotations or {})
 
 
 def _train(
@@ -55,17 +71,20 @@ def _train(
     record = records.collect()
     record.update(annotations, **trainer.record())
     run = RunFolder(store.home, config.run_id)
+    predictions: dict[str, list[int]] = {}
     try:
         store.begin(config.run_id, config.to_dict(), record)
         for event in trainer.events():
+            if isinstance(event, TestEvaluated):
+                predictions[event.language] = event.predictions
             if isinstance(event, RunFinished):  # result.json first: the event follows a result
                 if save_checkpoint:
-                    checkpoint.save(trainer.method, trainer.tokenizer, run.folder / "checkpoint")
+                    trainer.save_checkpoint(run.folder / "checkpoint")
                 record["finished_at"] = records.now()
                 run.write_record(record)
                 result = event.to_dict()
                 del result["event"]
-                run.finish(result, trainer.predictions)
+                run.finish(result, predictions)
             run.append_event(event.to_json())
             yield event
     except GeneratorExit:  # the caller stopped consuming (Ctrl-C, SIGTERM): not finished
@@ -94,7 +113,7 @@ def finished_result(store: RunStore, run_id: str) -> dict[str, Any] | None:
     return None
 
 
-def failure(run_id: str, error: BaseException) -> RunFailed | RunSkipped:
+def failure(run_id: str, error: BaseException) -> RunStopped | RunSkipped:
     """The event that records why a run stopped (or was left to another process)."""
     if isinstance(error, RunClaimed):
         return RunSkipped(run_id, str(error))
@@ -110,4 +129,4 @@ def failure(run_id: str, error: BaseException) -> RunFailed | RunSkipped:
         message = str(error)
     else:
         message = f"{type(error).__name__}: {error}"
-    return RunFailed(run_id, message, int(code), status)
+    return RunStopped(run_id, message, int(code), status)

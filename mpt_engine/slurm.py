@@ -20,12 +20,14 @@ from typing import Any
 
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
-from mpt_engine.paths import home
+from mpt_engine.paths import slurm_dir
 from mpt_engine.record import now
+from mpt_engine.run_state import RunStatus
 from mpt_engine.store import RunStore
 
-QUEUED = {"PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending"}
-ACTIVE = {"RUNNING": "running", "COMPLETING": "running", "SUSPENDED": "running"}
+# Slurm states of a task in the queue that mean it runs; any other (PENDING, CONFIGURING,
+# REQUEUED, a hold...) means it waits.
+ACTIVE = ("RUNNING", "COMPLETING", "SUSPENDED")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class SlurmOptions:
 
 
 def submissions_path():
-    return home() / "slurm" / "submissions.jsonl"
+    return slurm_dir() / "submissions.jsonl"
 
 
 def submissions() -> dict[str, dict[str, Any]]:
@@ -88,7 +90,7 @@ def as_found(
     return list(runs.values())
 
 
-def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
+def queue_states(job_ids: Sequence[str]) -> dict[str, RunStatus]:
     """Scheduler state (pending or running) of the given array tasks still in the queue."""
     if not job_ids:
         return {}
@@ -103,7 +105,7 @@ def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
     for line in completed.stdout.splitlines():
         job_id, _, state = line.strip().partition(" ")
         if job_id in wanted:
-            states[job_id] = QUEUED.get(state) or ACTIVE.get(state) or state.lower()
+            states[job_id] = RunStatus.RUNNING if state in ACTIVE else RunStatus.PENDING
     return states
 
 
@@ -139,7 +141,7 @@ def submit(
     todo = [config for config, status, _ in grid_status(configs, store) if status not in busy]
     if not todo:
         return []
-    folder = home() / "slurm" / "jobs"
+    folder = slurm_dir() / "jobs"
     executor = submitit.SlurmExecutor(folder=folder / "%j")
     parameters: dict[str, Any] = dict(
         job_name="mpt",

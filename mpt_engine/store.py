@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import socket
 import stat
@@ -35,125 +34,31 @@ from typing import Any
 from mpt_engine import paths
 from mpt_engine.errors import InvalidInput, RunFailed
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.run_state import STORED
+from mpt_engine.safe_files import (
+    NO_FOLLOW,
+    TEMPORARY,
+    json_bytes,
+    open_folder,
+    read_text,
+    unsafe_link,
+    write_error,
+    write_in,
+)
 
 RUN_ID = re.compile(r"^[a-z]+-k\d+-s\d+-[0-9a-f]{10}$")
-STATUSES = ("finished", "running", "failed", "diverged", "interrupted", "incomplete")
 CLAIM_TRIES = 5  # a status probe holds a lock for microseconds: retry before giving a run up
-_NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
-_TEMPORARY = re.compile(r"^\..+\.\w+\.tmp$")  # write_in's (and older mkstemp) names
-
-
-class StoreWriteFailed(RunFailed):
-    """The store could not be written (a full disk, a read-only folder)."""
-
-
-class UnsafeStore(InvalidInput):
-    """A symbolic link (or a file) where the store keeps a folder or a file of its own."""
 
 
 class BadRun(InvalidInput):
     """A run folder whose files cannot be used: unreadable, malformed, or another run's."""
 
 
-def _write_error(path: Path, error: OSError) -> StoreWriteFailed | UnsafeStore:
-    if error.errno == errno.ELOOP:
-        return _unsafe(path)
-    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-    return StoreWriteFailed(f"cannot write {path}: {reason}; files already written are intact")
-
-
-def _unsafe(path: Path) -> UnsafeStore:
-    return UnsafeStore(
-        f"refusing to follow {path}: a symbolic link inside the run store (remove it)"
-    )
-
-
-@contextlib.contextmanager
-def open_folder(root: Path, parts: Sequence[str] = (), create: bool = False) -> Iterator[int]:
-    """A descriptor of root/parts..., each part a real folder, never a symbolic link: whatever
-    is planted below `root`, a write through this descriptor stays inside it."""
-    path = root
-    try:
-        if create:
-            root.mkdir(parents=True, exist_ok=True)
-        handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as error:
-        raise _write_error(root, error) from None
-    try:
-        for part in parts:
-            path = path / part
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, dir_fd=handle)
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NO_FOLLOW, dir_fd=handle)
-            except OSError as error:
-                if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _unsafe(path) from None
-                raise _write_error(path, error) from None
-            os.close(handle)
-            handle = child
-        yield handle
-    finally:
-        os.close(handle)
-
-
-def write_in(folder: int, name: str, data: bytes, shown: Path) -> None:
-    """Write `name` in the open folder via a temporary file, flush, fsync and rename: readers
-    see the old content or the new, never half. A symbolic link named `name` is replaced, not
-    followed; the new file has the permissions the umask allows."""
-    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
-    try:
-        handle = os.open(
-            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o666, dir_fd=folder
-        )
-    except OSError as error:
-        raise _write_error(shown, error) from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary, dir_fd=folder)
-        if isinstance(error, OSError):
-            raise _write_error(shown, error) from None
-        raise
-
-
-def write_atomic(path: Path, text: str, root: Path | None = None) -> None:
-    """Write a file atomically; with `root` (a folder above `path`), no symbolic link below
-    `root` is followed."""
-    if root is None:
-        root, parts = path.parent, []
-    else:
-        parts = list(path.parent.relative_to(root).parts)
-    with open_folder(root, parts, create=bool(parts)) as folder:
-        write_in(folder, path.name, text.encode("utf-8"), path)
-
-
-def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def write_json(path: Path, value: Any, root: Path | None = None) -> None:
-    write_atomic(path, _json_bytes(value).decode("utf-8"), root)
-
-
-def read_text(path: Path) -> str:
-    """A file of the store, never through a symbolic link (OSError: unreadable or absent)."""
-    handle = os.open(path, os.O_RDONLY | _NO_FOLLOW)
-    with os.fdopen(handle, "rb") as file:
-        return file.read().decode("utf-8")
-
-
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Events of the run's latest attempt (from its last run_started on: the file keeps every
     attempt of a restarted run); a torn line (a writer killed mid-line) is ignored."""
     try:
-        handle = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+        handle = os.open(path, os.O_RDONLY | NO_FOLLOW)
         with os.fdopen(handle, "rb") as file:
             lines = file.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
@@ -248,25 +153,23 @@ class RunStore:
             return "new"
         events = read_events(folder / "events.jsonl")
         last = events[-1] if events else {}
-        if last.get("event") == "run_failed" and last.get("status") in STATUSES:
+        if last.get("event") == "run_failed" and last.get("status") in STORED:
             return last["status"]
         return "incomplete"
 
     def _lock_path(self, run_id: str) -> Path:
         self.folder(run_id)  # validates the id
-        return self.home / "locks" / f"{run_id}.lock"
+        return self.home / paths.LOCKS / f"{run_id}.lock"
 
     @contextlib.contextmanager
     def claim(self, run_id: str) -> Iterator[bool]:
         """Hold the run's lock for the block; yields False when another process holds it."""
         path = self._lock_path(run_id)
-        with open_folder(self.home, ["locks"], create=True) as locks:
+        with open_folder(self.home, [paths.LOCKS], create=True) as locks:
             try:
-                handle = os.open(
-                    path.name, os.O_RDWR | os.O_CREAT | _NO_FOLLOW, 0o666, dir_fd=locks
-                )
+                handle = os.open(path.name, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o666, dir_fd=locks)
             except OSError as error:
-                raise _write_error(path, error) from None
+                raise write_error(path, error) from None
         try:
             for attempt in range(CLAIM_TRIES):
                 try:
@@ -292,7 +195,7 @@ class RunStore:
         not the pid in the file: the kernel (or, on a shared file system, the file server)
         releases a lock when its holder dies, whatever namespace or host it ran in."""
         try:
-            handle = os.open(self._lock_path(run_id), os.O_RDONLY | _NO_FOLLOW)
+            handle = os.open(self._lock_path(run_id), os.O_RDONLY | NO_FOLLOW)
         except OSError:
             return None
         try:
@@ -323,8 +226,8 @@ class RunStore:
             names = os.listdir(folder)
             for name in names:  # refused before anything is written
                 if stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
-                    raise _unsafe(run.folder / name)
-            for name in filter(_TEMPORARY.match, names):  # files, or a checkpoint's folder
+                    raise unsafe_link(run.folder / name)
+            for name in filter(TEMPORARY.match, names):  # files, or a checkpoint's folder
                 with contextlib.suppress(OSError):
                     if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                         shutil.rmtree(name, dir_fd=folder)
@@ -341,14 +244,14 @@ class RunFolder:
 
     def __init__(self, home: Path, run_id: str):
         self.home, self.run_id = home, run_id
-        self.folder = home / "runs" / run_id
+        self.folder = home / paths.RUNS / run_id
 
     def open(self, create: bool = False):
-        return open_folder(self.home, ["runs", self.run_id], create=create)
+        return open_folder(self.home, [paths.RUNS, self.run_id], create=create)
 
     def write_json(self, name: str, value: Any) -> None:
         with self.open() as folder:
-            write_in(folder, name, _json_bytes(value), self.folder / name)
+            write_in(folder, name, json_bytes(value), self.folder / name)
 
     def write_record(self, record: dict[str, Any]) -> None:
         self.write_json("record.json", record)
@@ -357,7 +260,7 @@ class RunFolder:
         path = self.folder / "events.jsonl"
         try:
             with self.open() as folder:
-                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NO_FOLLOW
+                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | NO_FOLLOW
                 handle = os.open("events.jsonl", flags, 0o666, dir_fd=folder)
                 with os.fdopen(handle, "r+b") as file:
                     if repair:  # an attempt killed mid-write may have left a torn last line
@@ -367,7 +270,7 @@ class RunFolder:
                             data = b"" if file.read(1) == b"\n" else b"\n"
                     file.write(data)
         except OSError as error:
-            raise _write_error(path, error) from None
+            raise write_error(path, error) from None
 
     def start_attempt(self) -> None:
         """Make sure a new attempt's first event starts a line of its own."""

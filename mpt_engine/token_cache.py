@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpt_engine.paths import cache_dir, cached
+from mpt_engine.paths import cache_entry, cached
 
 MIN_TEXTS = 500  # smaller lists are tokenised directly: cheaper than a file
 
@@ -30,7 +30,7 @@ def tokenize(tokenizer, texts: Sequence[str], fingerprint: str | None = None) ->
     for text in texts:
         digest.update(text.encode())
         digest.update(b"\0")
-    path = cache_dir() / "tokens" / f"{digest.hexdigest()[:32]}.npz"
+    path = cache_entry("tokens") / f"{digest.hexdigest()[:32]}.npz"
 
     def build(temporary: Path) -> None:
         ids = tokenizer(texts, add_special_tokens=False)["input_ids"]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 import transformers
 
-from mpt_engine import backbone, paths
+from mpt_engine import backbone, checkpoint, paths
 from mpt_engine.config import TINY_MODEL, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.device import for_device, resolve_device
@@ -76,7 +77,6 @@ class Trainer:
         self.precision = self.config.precision
         self.compile = compile
         self.data = data
-        self.predictions: dict[str, list[int]] = {}
         self.method = None
 
     def setup(self) -> None:
@@ -163,8 +163,9 @@ class Trainer:
         for language, examples in self.data.test.items():
             evaluation = self._evaluate(examples, language)
             per_language[language] = evaluation.accuracy
-            self.predictions[language] = evaluation.predictions
-            yield TestEvaluated(language, evaluation.accuracy, len(examples))
+            yield TestEvaluated(
+                language, evaluation.accuracy, len(examples), list(evaluation.predictions)
+            )
         yield RunFinished(
             run_id=config.run_id,
             method=config.method.value,
@@ -195,6 +196,10 @@ class Trainer:
         if method.label_ids is not None:
             record["label_words"] = verbalizer_record(tokenizer, method.label_ids.tolist())
         return record
+
+    def save_checkpoint(self, folder: Path) -> None:
+        """The trained state (the best epoch's, once the run has finished) and its tokenizer."""
+        checkpoint.save(self.method, self.tokenizer, folder)
 
     def autocast(self):
         """bf16 autocast when the precision asks for it (losses are computed in float32)."""

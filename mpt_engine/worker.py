@@ -12,7 +12,7 @@ import sys
 
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
-from mpt_engine.runner import execute, failure, finished_result
+from mpt_engine.runner import Execution, execute, failure, finished_result
 from mpt_engine.store import RunStore
 
 
@@ -25,19 +25,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(stop, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m mpt_engine.worker")
     parser.add_argument("--config", required=True, help="the run's config as JSON")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--save-checkpoint", action="store_true")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--execution", default="{}", help="runner.Execution as JSON")
     args = parser.parse_args(argv)
     try:
         config = RunConfig.from_dict(json.loads(args.config))
+        execution = Execution.from_json(args.execution)
     except (MptError, json.JSONDecodeError, TypeError) as error:
-        print(f"error: bad --config: {error}", file=sys.stderr)
+        print(f"error: bad --config or --execution: {error}", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        events = execute(
-            config, device=args.device, save_checkpoint=args.save_checkpoint, compile=args.compile
-        )
+        events = execute(config, execution=execution)
         with contextlib.closing(events):  # interrupted in print(): still recorded
             for event in events:
                 print(event.to_json(), flush=True)

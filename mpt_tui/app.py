@@ -9,20 +9,19 @@ from collections.abc import Iterable, Sequence
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.reactive import var
 from textual.screen import Screen
 
 from mpt_engine.config import RunConfig
 from mpt_engine.events import RunSkipped
+from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 from mpt_engine.store import RunStore, pending_runs, read_events
-from mpt_tui.live import LiveRun
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.help import HelpScreen
 from mpt_tui.screens.launcher import LauncherScreen
 from mpt_tui.screens.live import LiveScreen
 from mpt_tui.screens.results import ResultsScreen
-
-UNFINISHED = ("queued", "pending", "running", "testing")
 
 
 class MptApp(App):
@@ -41,9 +40,11 @@ class MptApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
+    runs_changed: var[int] = var(0)  # bumped whenever `runs` changes; the live screen watches
+
     def __init__(self) -> None:
         super().__init__()
-        self.runs: dict[str, LiveRun] = {}
+        self.runs: dict[str, RunState] = {}
         self.launched: dict[str, RunConfig] = {}  # the configs of the runs queued here
         self.pool = None
         self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
@@ -64,7 +65,8 @@ class MptApp(App):
             return
         self.launched.update((config.run_id, config) for config in todo)
         for config in todo:
-            self.runs[config.run_id] = LiveRun(config.run_id)
+            self.runs[config.run_id] = RunState(config.run_id)
+        self.runs_changed += 1
         self.train(todo, list(slots) or [None])
         self.switch_mode("live")
 
@@ -87,8 +89,9 @@ class MptApp(App):
         run.update(message.event)
         if isinstance(message.event, RunSkipped):
             self._from_the_store(self.launched[message.run_id], skipped=run)
+        self.runs_changed += 1
 
-    def _from_the_store(self, config: RunConfig, skipped: LiveRun) -> None:
+    def _from_the_store(self, config: RunConfig, skipped: RunState) -> None:
         """A run left to another process (another grid on this store) is what the store says:
         finished by it, or followed from its events while it trains; skipped only when
         neither."""
@@ -96,26 +99,27 @@ class MptApp(App):
 
         store = RunStore()
         status = store.status(config.run_id)
-        if status not in ("finished", "running"):
+        if status not in (RunStatus.FINISHED, RunStatus.RUNNING):
             return
         events = read_events(store.folder(config.run_id) / "events.jsonl")
-        run = LiveRun.from_events(config.run_id, events, "incomplete")
+        run = RunState.from_events(config.run_id, events, RunStatus.INCOMPLETE)
         run.status = status
         self.runs[config.run_id] = run
-        if status == "running":
+        if status == RunStatus.RUNNING:
             run.error = skipped.error  # who trains it
             self.elsewhere.append(config)
             self._poll_the_store()
 
     def on_queue_finished(self, _: QueueFinished) -> None:
         for run in self.runs.values():
-            if run.status == "queued":
-                run.status = "cancelled"
-        done = sum(run.status == "finished" for run in self.runs.values())
+            if run.status is RunStatus.QUEUED:
+                run.status = RunStatus.CANCELLED
+        done = sum(run.status is RunStatus.FINISHED for run in self.runs.values())
         elsewhere = {config.run_id for config in self.elsewhere}
         training = sum(
             run.status in UNFINISHED for run in self.runs.values() if run.run_id in elsewhere
         )
+        self.runs_changed += 1
         note = f"; {training} training in another process" if training else ""
         self.notify(f"queue done: {done} of {len(self.runs)} runs finished{note}")
 
@@ -142,8 +146,9 @@ class MptApp(App):
             self.notify("nothing to submit: every run is finished, queued or running")
             return
         for config in configs:
-            self.runs[config.run_id] = LiveRun(config.run_id, status="pending")
+            self.runs[config.run_id] = RunState(config.run_id, status=RunStatus.PENDING)
         self.slurm_configs += configs
+        self.runs_changed += 1
         self.notify(f"submitted {len(configs)} runs to Slurm")
         self._poll_the_store()
 
@@ -162,11 +167,12 @@ class MptApp(App):
         updated = {}
         for config, status, _ in grid_status([*self.slurm_configs, *self.elsewhere], store):
             events = read_events(store.folder(config.run_id) / "events.jsonl")
-            updated[config.run_id] = LiveRun.from_events(config.run_id, events, status)
+            updated[config.run_id] = RunState.from_events(config.run_id, events, status)
         self.post_message(SlurmUpdate(updated))
 
     def on_slurm_update(self, message: SlurmUpdate) -> None:
         self.runs.update(message.runs)
+        self.runs_changed += 1
 
     def _active_slurm(self) -> list[RunConfig]:
         """This app's Slurm runs still queued or running."""

@@ -17,14 +17,13 @@ from rich.text import Text
 from mpt_engine.events import (
     DevEvaluated,
     Event,
-    RunFailed,
     RunFinished,
     RunSkipped,
     RunStarted,
-    TestEvaluated,
     TrainStep,
 )
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 
 
 def progress_bars(description: str, bar_width: int, *extra) -> Progress:
@@ -60,22 +59,38 @@ class LiveDisplay:
 
 
 class RunProgress(LiveDisplay):
-    """Consumes events; shows step progress with ETA, the losses and the dev accuracy on stderr."""
+    """Consumes events into the run's state; shows step progress with ETA, the losses and the
+    dev accuracy on stderr."""
 
     def __init__(self, console: Console):
         self.progress = progress_bars("[bold]{task.description:<5}", 30)
-        self.losses = Text()
-        self.dev = Text()
-        self.result: dict | None = None
+        self.state: RunState | None = None
         self.test_task = None
         super().__init__(console)
 
+    @property
+    def result(self) -> dict | None:
+        return self.state.result if self.state else None
+
     def parts(self) -> list:
-        bars = [self.progress] if self.progress.tasks else []
-        return bars + [text for text in (self.losses, self.dev) if text.plain]
+        if self.state is None:
+            return []
+        lines = []
+        if self.state.steps:
+            step = self.state.steps[-1]
+            kl = "" if step.kl is None else f"  kl {step.kl:.4f}"
+            lines.append(f"epoch {step.epoch}  loss {step.loss:.4f}  ce {step.ce:.4f}{kl}")
+        if self.state.dev:
+            dev = self.state.dev[-1]
+            lines.append(
+                f"dev accuracy {dev.accuracy:.1f}  "
+                f"(best {dev.best_accuracy:.1f} at epoch {dev.best_epoch})"
+            )
+        return [self.progress, *map(Text, lines)]
 
     def update(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self.state = RunState(event.run_id)
             self.live.console.print(
                 f"[bold]{event.run_id}[/] on {event.device}: "
                 f"{event.epochs} epochs x {event.steps_per_epoch} steps"
@@ -83,21 +98,14 @@ class RunProgress(LiveDisplay):
             self.train_task = self.progress.add_task(
                 "train", total=event.epochs * event.steps_per_epoch
             )
-        elif isinstance(event, TrainStep):
-            kl = "" if event.kl is None else f"  kl {event.kl:.4f}"
-            self.losses.plain = f"epoch {event.epoch}  loss {event.loss:.4f}  ce {event.ce:.4f}{kl}"
-            self.progress.update(self.train_task, completed=event.step)
-        elif isinstance(event, DevEvaluated):
-            self.dev.plain = (
-                f"dev accuracy {event.accuracy:.1f}  "
-                f"(best {event.best_accuracy:.1f} at epoch {event.best_epoch})"
-            )
-        elif isinstance(event, TestEvaluated):
+        if self.state is None:
+            return
+        self.state.update(event)
+        self.progress.update(self.train_task, completed=len(self.state.steps))
+        if self.state.per_language and self.state.status is RunStatus.TESTING:
             if self.test_task is None:
                 self.test_task = self.progress.add_task("test", total=len(XNLI_LANGUAGES))
-            self.progress.update(self.test_task, advance=1)
-        elif isinstance(event, RunFinished):
-            self.result = event.to_dict()
+            self.progress.update(self.test_task, completed=len(self.state.per_language))
 
 
 class GridProgress(LiveDisplay):
@@ -110,6 +118,7 @@ class GridProgress(LiveDisplay):
         self.grid_task = self.progress.add_task("grid", total=total, status="")
         super().__init__(console)
         self.active: dict[str, int] = {}
+        self.states: dict[str, RunState] = {}
         self.finished = 0
         self.failed: list[str] = []
 
@@ -117,18 +126,19 @@ class GridProgress(LiveDisplay):
         return [self.progress]
 
     def update(self, run_id: str, event: Event) -> None:
+        state = self.states.setdefault(run_id, RunState(run_id))
+        state.update(event)
         if isinstance(event, RunStarted):
-            total = event.epochs * event.steps_per_epoch
-            self.active[run_id] = self.progress.add_task(run_id, total=total, status="")
-        elif isinstance(event, TrainStep) and run_id in self.active:
+            self.active[run_id] = self.progress.add_task(run_id, total=state.total_steps, status="")
+        elif isinstance(event, TrainStep | DevEvaluated) and run_id in self.active:
+            said = f"dev {state.dev[-1].accuracy:.1f}" if isinstance(event, DevEvaluated) else ""
+            step = state.steps[-1] if state.steps else None
             self.progress.update(
                 self.active[run_id],
-                completed=event.step,
-                status=f"e{event.epoch} loss {event.loss:.3f}",
+                completed=len(state.steps),
+                status=said or (f"e{step.epoch} loss {step.loss:.3f}" if step else ""),
             )
-        elif isinstance(event, DevEvaluated) and run_id in self.active:
-            self.progress.update(self.active[run_id], status=f"dev {event.accuracy:.1f}")
-        elif isinstance(event, RunFinished | RunFailed | RunSkipped):
+        elif state.status not in UNFINISHED:  # run_finished, run_failed or run_skipped
             if run_id in self.active:
                 self.progress.remove_task(self.active.pop(run_id))
             if isinstance(event, RunFinished):

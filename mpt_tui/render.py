@@ -88,3 +88,32 @@ def _cell_text(cell: Cell, fmt: str) -> Text:
     if cell.std is not None:
         mean.append(f"\n±{format(cell.std, cell.fmt or fmt)}", style="dim")
     return mean
+
+
+def run_summary(stored) -> list[tuple[str, str]]:
+    """What `mpt results show` and the app's run detail say of a run, as (field, value) rows:
+    its settings, when and where it ran, the versions and commit, the command that reruns it
+    and, for a Slurm task, its job and logs."""
+    from mpt_engine.record import minute
+    from mpt_engine.slurm import submissions
+    from mpt_tui.commands.options import run_command
+
+    rows = [(key, str(value)) for key, value in stored.config.items() if value is not None]
+    record = stored.record
+    for key in ("started_at", "finished_at", "device", "hostname", "python"):
+        if record.get(key):
+            value = str(record[key])
+            rows.append((key, minute(value) if key.endswith("_at") else value))
+    libraries = record.get("libraries") or {}
+    rows.append(("versions", " ".join(f"{k} {v}" for k, v in libraries.items() if v)))
+    git = record.get("git") or {}
+    if git:
+        rows.append(
+            ("git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
+        )
+    rows.append(("rerun", run_command(stored.config)))
+    submitted = submissions().get(stored.run_id)
+    if submitted:
+        rows.append(("slurm job", submitted["job_id"]))
+        rows.append(("slurm logs", f"{submitted['stdout']}\n{submitted['stderr']}"))
+    return rows

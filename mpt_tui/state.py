@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mpt_engine.paths import state_dir
-from mpt_engine.store import write_json
+from mpt_engine.safe_files import write_json
 
 STATE_FILE = "launcher.json"
 

@@ -38,21 +38,34 @@ def runs_dir() -> Path:
     return Path(os.environ["MPT_HOME"], "runs")
 
 
-def bert_style_tokenizer():
-    """A WordPiece tokenizer with BERT's [CLS] A [SEP] B [SEP] layout and segment ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+def hand_built_tokenizer(model, trainer, corpus, parts, **tokens):
+    """A tokenizer trained in the test: a `tokenizers` model and trainer, its pipeline `parts`
+    (pre_tokenizer, post_processor, decoder...) and the special tokens transformers names."""
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend = Tokenizer(model)
+    for name, part in parts.items():
+        if name != "post_processor":
+            setattr(backend, name, part)
+    backend.train_from_iterator(corpus, trainer)
+    backend.post_processor = parts["post_processor"]  # refers to ids the training assigned
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **tokens)
+
+
+def bert_style_tokenizer():
+    """A WordPiece tokenizer with BERT's [CLS] A [SEP] B [SEP] layout and segment ids."""
+    from tokenizers import models, pre_tokenizers, processors, trainers
+
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    backend.train_from_iterator(
-        ["the cat sat . right wrong maybe ?"] * 5,
+    return hand_built_tokenizer(
+        models.WordPiece(unk_token="[UNK]"),
         trainers.WordPieceTrainer(special_tokens=specials),
-    )
-    backend.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+        ["the cat sat . right wrong maybe ?"] * 5,
+        {
+            "pre_tokenizer": pre_tokenizers.BertPreTokenizer(),
+            "post_processor": processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2)),
+        },
         unk_token="[UNK]",
         pad_token="[PAD]",
         cls_token="[CLS]",

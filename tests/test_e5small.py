@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 
+from mpt_engine import paths
 from mpt_engine.e5small import build, charsmap, convert, reader
 from mpt_engine.e5small.head import HeadFit, fit_head
 
@@ -212,7 +213,7 @@ def test_a_killed_build_leaves_nothing_that_loads(packaged, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         build.ensure_built()
     assert build.built_folder() is None
-    models = build.cache_dir() / "models"
+    models = paths.cache_entry("models")
     assert not [p for p in models.iterdir() if p.name.startswith("e5-small-") or p.suffix == ".tmp"]
 
 

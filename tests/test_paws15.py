@@ -11,30 +11,29 @@ from mpt_engine.data.aux import paws15_path, read_pairs
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.languages import TARGET_LANGUAGES
 from mpt_engine.paws15 import NLLB_CODES, choose_pairs
-from tests.helpers import mpt, mpt_json
+from tests.helpers import hand_built_tokenizer, mpt, mpt_json
 
 
 @pytest.fixture(scope="module")
 def translation_model(tmp_path_factory):
     """An M2M100 (NLLB's architecture) with random weights and a tokenizer knowing NLLB's codes."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, PreTrainedTokenizerFast
+    from tokenizers import decoders, models, pre_tokenizers, processors, trainers
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
 
     folder = tmp_path_factory.mktemp("tiny-nllb")
     specials = ["<s>", "<pad>", "</s>", "<unk>", *NLLB_CODES.values()]
-    backend = Tokenizer(models.BPE(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    corpus = ["the farmer sees the house today ."] * 10
-    backend.train_from_iterator(
-        corpus, trainers.BpeTrainer(vocab_size=100, special_tokens=specials)
-    )
-    backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", 2)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+    tokenizer = hand_built_tokenizer(
+        models.BPE(unk_token="<unk>"),
+        trainers.BpeTrainer(vocab_size=100, special_tokens=specials),
+        ["the farmer sees the house today ."] * 10,
+        {
+            "pre_tokenizer": pre_tokenizers.Metaspace(),
+            "decoder": decoders.Metaspace(),
+            "post_processor": processors.TemplateProcessing(
+                single="$A </s>", special_tokens=[("</s>", 2)]
+            ),
+        },
         bos_token="<s>",
         eos_token="</s>",
         pad_token="<pad>",

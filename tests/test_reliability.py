@@ -20,6 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mpt_engine import safe_files
 from mpt_engine.config import RunConfig
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput, MptError, RunFailed
@@ -27,7 +28,8 @@ from mpt_engine.launch import local_grid, run_grid
 from mpt_engine.methods import SoftPromptMethod
 from mpt_engine.presets import build_config
 from mpt_engine.results import load_runs, read_events, read_run
-from mpt_engine.store import RunStore, StoreWriteFailed, write_atomic
+from mpt_engine.safe_files import StoreWriteFailed, write_atomic
+from mpt_engine.store import RunStore
 from tests.helpers import mpt, mpt_json, runs_dir, tiny_bert
 
 GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
@@ -418,7 +420,7 @@ def test_full_disk_during_a_run_is_one_line_and_no_result(capsys, monkeypatch):
     from mpt_engine import store
 
     def no_space(self, result, predictions):
-        raise store._write_error(self.folder / "result.json", OSError(errno.ENOSPC, "full"))
+        raise safe_files.write_error(self.folder / "result.json", OSError(errno.ENOSPC, "full"))
 
     monkeypatch.setattr(store.RunFolder, "finish", no_space)
     code, _, err = mpt(capsys, "run", "--preset", "smoke", "--epochs", "1")

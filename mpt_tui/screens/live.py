@@ -10,23 +10,27 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from mpt_tui.live import LiveRun
+from mpt_engine.run_state import RunState, RunStatus
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
 from mpt_tui.widgets.loss_plot import LossPlot
 
+# How each status looks, on every screen (the results browser too).
 STATUS_STYLES = {
-    "queued": "dim",
-    "pending": "dim",
-    "incomplete": "yellow",
-    "running": "bold cyan",
-    "testing": "bold cyan",
-    "finished": "green",
-    "failed": "bold red",
-    "diverged": "bold red",
-    "interrupted": "yellow",
-    "cancelled": "yellow",
-    "skipped": "yellow",
+    RunStatus.NEW: "dim",
+    RunStatus.QUEUED: "dim",
+    RunStatus.PENDING: "dim",
+    RunStatus.INCOMPLETE: "yellow",
+    RunStatus.RUNNING: "bold cyan",
+    RunStatus.TESTING: "bold cyan",
+    RunStatus.FINISHED: "green",
+    RunStatus.FAILED: "bold red",
+    RunStatus.DIVERGED: "bold red",
+    RunStatus.UNREADABLE: "bold red",
+    RunStatus.INTERRUPTED: "yellow",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.SKIPPED: "yellow",
 }
+ACTIVE = (RunStatus.RUNNING, RunStatus.TESTING)
 
 
 class LiveScreen(Screen):
@@ -51,8 +55,7 @@ class LiveScreen(Screen):
         queue.add_column(Text("dev", justify="right"), key="dev")
         queue.add_column(Text("avg", justify="right"), key="avg")
         self.selected: str | None = None
-        self.set_interval(0.5, self.refresh_view)
-        self.refresh_view()
+        self.watch(self.app, "runs_changed", lambda _: self.refresh_view())  # calls it now too
 
     @on(DataTable.RowHighlighted, "#queue")
     def _select(self, event: DataTable.RowHighlighted) -> None:
@@ -61,7 +64,7 @@ class LiveScreen(Screen):
             self.refresh_view(force=True)
 
     def refresh_view(self, force: bool = False) -> None:
-        runs: dict[str, LiveRun] = self.app.runs
+        runs: dict[str, RunState] = self.app.runs
         queue = self.query_one("#queue", DataTable)
         for run_id, run in runs.items():
             cells = _queue_cells(run)
@@ -71,11 +74,11 @@ class LiveScreen(Screen):
             else:
                 queue.add_row(*cells, key=run_id)
         if self.selected not in runs and runs:
-            active = [run for run in runs.values() if run.status in ("running", "testing")]
+            active = [run for run in runs.values() if run.status in ACTIVE]
             self.selected = (active or list(runs.values()))[0].run_id
         self._show(runs.get(self.selected), force)
 
-    def _show(self, run: LiveRun | None, force: bool) -> None:
+    def _show(self, run: RunState | None, force: bool) -> None:
         status = self.query_one("#run-status", Static)
         progress = self.query_one("#run-progress", ProgressBar)
         plot = self.query_one("#loss-plot", LossPlot)
@@ -93,7 +96,7 @@ class LiveScreen(Screen):
         grid.show(run.per_language, run.average)
 
 
-def _queue_cells(run: LiveRun) -> list:
+def _queue_cells(run: RunState) -> list:
     style = STATUS_STYLES.get(run.status, "")
     dev = run.best_dev
     return [
@@ -105,7 +108,7 @@ def _queue_cells(run: LiveRun) -> list:
     ]
 
 
-def _status_line(run: LiveRun) -> Text:
+def _status_line(run: RunState) -> Text:
     line = Text()
     line.append(run.run_id, style="bold")
     line.append(f"  {run.status}", style=STATUS_STYLES.get(run.status, ""))

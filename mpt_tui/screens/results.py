@@ -24,10 +24,12 @@ from mpt_engine.errors import MptError
 from mpt_engine.record import minute
 from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, load_runs, parse_where, select
+from mpt_engine.run_state import RunState
 from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
 from mpt_tui.screens.export import ExportScreen
+from mpt_tui.screens.live import STATUS_STYLES
 from mpt_tui.screens.run_detail import RunDetailScreen
 from mpt_tui.widgets import report_table
 from mpt_tui.wording import in_app_words
@@ -218,19 +220,13 @@ def _progress(run: StoredRun) -> str:
     """For a run being trained (by any process), how far it got: "running 42%"."""
     if run.status != "running":
         return ""
-    events = run.events()
-    started = next((e for e in events if e.get("event") == "run_started"), None)
-    steps = [e for e in events if e.get("event") == "train_step"]
-    if not started or not steps:
-        return "running"
-    total = started["epochs"] * started["steps_per_epoch"]
-    return f"running {100 * steps[-1]['step'] / total:.0f}%"
+    state = RunState.from_events(run.run_id, run.events(), run.status)
+    return f"running {100 * state.progress:.0f}%" if state.steps else "running"
 
 
 def _run_cells(run: StoredRun) -> list:
     status = _progress(run) or run.status
-    styles = {"finished": "green", "running": "bold cyan", "incomplete": "yellow"}
-    style = styles.get(run.status, "red")
+    style = STATUS_STYLES.get(run.status, "red")
     average = "" if run.average is None else f"{run.average:.1f}"
     return [
         run.run_id,

@@ -3,18 +3,19 @@ training updates as its events.jsonl grows."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mpt_engine.record import minute
 from mpt_engine.results import StoredRun, read_run
-from mpt_tui.live import LiveRun
+from mpt_engine.run_state import RunState
+from mpt_tui.render import run_summary
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
 from mpt_tui.widgets.loss_plot import LossPlot
 
-RECORD_KEYS = ("started_at", "finished_at", "device", "hostname", "python")
+SETTINGS_ROOM = 32  # characters of the settings column (40) left by its scrollbar and padding
 
 
 class RunDetailScreen(Screen):
@@ -28,7 +29,9 @@ class RunDetailScreen(Screen):
         yield Header()
         yield Static(id="detail-title")
         with Horizontal(id="detail-body"):
-            yield DataTable(id="settings", show_header=False, cursor_type="none")
+            with VerticalScroll(id="settings-column"):
+                yield DataTable(id="settings", show_header=False, cursor_type="none")
+                yield Static(id="settings-long")  # values too long for a cell, wrapped
             with Vertical():
                 yield LossPlot(id="detail-plot")
                 yield AccuracyGrid(id="detail-grid")
@@ -37,19 +40,14 @@ class RunDetailScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#settings", DataTable)
         table.add_columns("field", "value")
-        for key, value in self.stored.config.items():
-            if value is not None:
-                table.add_row(key, str(value))
-        record = self.stored.record
-        for key in RECORD_KEYS:
-            if record.get(key):
-                value = str(record[key])
-                table.add_row(key, minute(value) if key.endswith("_at") else value)
-        git = record.get("git") or {}
-        if git:
-            table.add_row(
-                "git", f"{git.get('commit', '')[:12]}{' dirty' if git.get('dirty') else ''}"
-            )
+        rows, long = run_summary(self.stored), []
+        room = SETTINGS_ROOM - max(len(field) for field, _ in rows)  # what a value may take
+        for field, value in rows:
+            if len(value) <= room and "\n" not in value:
+                table.add_row(field, value)
+            else:
+                long.append(Text.assemble((field, "bold"), "\n", value))
+        self.query_one("#settings-long", Static).update(Text("\n").join(long))
         self.refresh_run()
         if self.stored.status not in ("finished", "failed", "diverged"):
             self.set_interval(1.0, self.refresh_run)
@@ -57,7 +55,7 @@ class RunDetailScreen(Screen):
     def refresh_run(self) -> None:
         self.stored = read_run(self.stored.folder)
         stored = self.stored
-        run = LiveRun.from_events(stored.run_id, stored.events(), stored.status)
+        run = RunState.from_events(stored.run_id, stored.events(), stored.status)
         average = stored.result["average"] if stored.result else run.average
         title = f"[b]{stored.run_id}[/]  {run.status}"
         if average is not None:

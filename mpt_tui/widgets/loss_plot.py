@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from mpt_engine.figures import loss_figure
-from mpt_tui.live import LiveRun
+from mpt_engine.run_state import RunState
 from mpt_tui.plots import render_panel
 
 
@@ -14,10 +14,10 @@ class LossPlot(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("no training steps yet", **kwargs)
-        self.run: LiveRun | None = None
+        self.run: RunState | None = None
         self.drawn_steps = -1
 
-    def show(self, run: LiveRun | None) -> None:
+    def show(self, run: RunState | None) -> None:
         self.run = run
         self.redraw(force=True)
 

@@ -1,0 +1,55 @@
+"""Which finished runs belong together: runs whose configurations are equal apart from the
+seed (or other ignored fields) form one group, one cell of a table."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mpt_engine.config import identity
+from mpt_engine.results import StoredRun
+
+# A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
+# corpus, another one), so it is looked up without the data digest.
+VARIANT_IGNORE = ("seed", "data_digest")
+
+
+def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
+    """Runs with equal keys differ only in the ignored fields (and in what is not part of a
+    run's identity: the evaluation batch size, where its data files lie)."""
+    kept = {k: v for k, v in identity(config).items() if k not in ignore}
+    return json.dumps(kept, sort_keys=True)
+
+
+def group_runs(
+    runs: Sequence[StoredRun], ignore: Sequence[str] = ("seed",)
+) -> dict[str, list[StoredRun]]:
+    """Finished runs grouped by configuration (all fields but `ignore`), in order of appearance."""
+    groups: dict[str, list[StoredRun]] = {}
+    for run in runs:
+        if run.status == "finished":
+            groups.setdefault(config_key(run.config, ignore), []).append(run)
+    return groups
+
+
+def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
+    """For each group, `field=value` where it departs from the most common value of a field that
+    takes several values among the groups ("—" for none). A field a method does not use (None)
+    distinguishes nothing."""
+    configs = [group[0].config for group in groups]
+    common: dict[str, str] = {}
+    for name in configs[0] if configs else ():
+        values = [repr(c.get(name)) for c in configs if c.get(name) is not None]
+        if name not in (*shown, "seed") and len(set(values)) > 1:
+            common[name] = Counter(values).most_common(1)[0][0]
+    labels = []
+    for config in configs:
+        departures = [
+            f"{name}={config[name]}"
+            for name, usual in common.items()
+            if config.get(name) is not None and repr(config[name]) != usual
+        ]
+        labels.append(" ".join(departures) or "—")
+    return labels

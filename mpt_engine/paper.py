@@ -1,0 +1,86 @@
+"""Our numbers beside the paper's published Tables I and II (assets/paper_results.json), with
+the difference per cell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mpt_engine.config import RunConfig
+from mpt_engine.reports import COLUMNS, P_FORMAT, PAPER_MPT_SETTINGS, table1, table2
+from mpt_engine.results import StoredRun
+from mpt_engine.stats import TTest
+from mpt_engine.tables import Cell, ResultTable, Row
+
+PAPER_RESULTS = Path(__file__).resolve().parents[1] / "assets" / "paper_results.json"
+
+
+@cache
+def paper_results() -> dict[str, Any]:
+    return json.loads(PAPER_RESULTS.read_text(encoding="utf-8"))
+
+
+def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
+    """Our Table I means beside the published ones, with the difference per cell."""
+    published = paper_results()
+    ours = table1([run for run in runs if _paper_settings(run.config)])
+    table = ResultTable(
+        title=f"Ours vs the paper's Table I ({published['source']})",
+        label_columns=[*ours.label_columns[:-1], "Source"],
+        value_columns=COLUMNS,
+        notes=["ours: mean over seeds; Δ = ours − paper"],
+    )
+    for row in ours.rows:
+        shots, method = row.labels[0], row.labels[1].lower()
+        paper_row = published["table1"].get(method, {}).get(shots)
+        labels = row.labels[:-1]
+        table.rows.append(
+            Row([*labels, f"ours ({row.labels[-1]} seeds)"], [Cell(c.value) for c in row.cells])
+        )
+        if paper_row is None:
+            continue
+        paper_cells = [Cell(value) for value in paper_row]
+        table.rows.append(Row([*labels, "paper"], paper_cells))
+        deltas = [Cell(o.value - p.value) for o, p in zip(row.cells, paper_cells, strict=True)]
+        table.rows.append(Row([*labels, "Δ"], deltas))
+    return table
+
+
+def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUMNS) -> ResultTable:
+    """Our Table II beside the published one, with the difference per cell; p-values by the
+    paper's own test unless `test` says otherwise."""
+    published = paper_results()["table2_64_shots"]
+    ours = table2(runs, test)
+    table = ResultTable(
+        title=f"Ours vs the paper's Table II ({paper_results()['source']})",
+        label_columns=["Model", "Source"],
+        value_columns=ours.value_columns,
+        notes=[*ours.notes, "ours: mean over seeds; Δ = ours − paper"],
+    )
+    for row in ours.rows:
+        name, seeds = row.labels
+        means = [Cell(cell.value, fmt=cell.fmt) for cell in row.cells]
+        table.rows.append(Row([name, f"ours ({seeds} seeds)"], means))
+        if name not in published:  # our second reading of "w/o prompt translator"
+            continue
+        paper = [
+            *map(Cell, published[name]["values"]),
+            Cell(published[name]["p_value"], fmt=P_FORMAT),
+        ]
+        table.rows.append(Row([name, "paper"], paper))
+        deltas = [
+            Cell(None if mine.value is None else mine.value - theirs.value)
+            for mine, theirs in zip(means[:-1], paper[:-1], strict=True)
+        ]
+        table.rows.append(Row([name, "Δ"], [*deltas, Cell(None)]))
+    return table
+
+
+def _paper_settings(config: Mapping[str, Any]) -> bool:
+    """Whether a run uses the paper's prompt, translator and alpha (its method's Table I row)."""
+    defaults = RunConfig().to_dict()
+    same = all(config.get(name) in (None, defaults[name]) for name in PAPER_MPT_SETTINGS)
+    return same and config.get("aux") in (None, "pawsx", "paws15")
