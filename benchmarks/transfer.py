@@ -15,7 +15,7 @@ import time
 
 from mpt_engine import reports
 from mpt_engine.events import RunFinished
-from mpt_engine.grid import expand
+from mpt_engine.launch import local_grid
 from mpt_engine.results import load_runs
 from mpt_engine.runner import Execution, execute
 from mpt_engine.stats import TTest, summarize, t_test
@@ -36,7 +36,7 @@ def train_missing(store: RunStore, configs) -> None:
 
 def main(report_only: bool) -> None:
     store = RunStore()
-    configs = expand("transfer", {})
+    configs = local_grid("transfer", {}, device="cpu")  # ids name the precision they run at
     if not report_only:
         train_missing(store, configs)
     ids = {config.run_id: config for config in configs}

@@ -37,12 +37,21 @@ def group_runs(
 def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
     """For each group, `field=value` where it departs from the most common value of a field that
     takes several values among the groups ("—" for none). A field a method does not use (None)
-    distinguishes nothing."""
+    distinguishes nothing, nor does the data digest when each method reads its own files (MPT
+    its auxiliary corpus) and no two groups of a method differ in it."""
     configs = [group[0].config for group in groups]
+    digests: dict[Any, set] = {}
+    for config in configs:
+        digests.setdefault(config.get("method"), set()).add(config.get("data_digest"))
+    ignored = {
+        *shown,
+        "seed",
+        *(["data_digest"] if all(len(d) == 1 for d in digests.values()) else []),
+    }
     common: dict[str, str] = {}
     for name in configs[0] if configs else ():
         values = [repr(c.get(name)) for c in configs if c.get(name) is not None]
-        if name not in (*shown, "seed") and len(set(values)) > 1:
+        if name not in ignored and len(set(values)) > 1:
             common[name] = Counter(values).most_common(1)[0][0]
     labels = []
     for config in configs:

@@ -126,6 +126,22 @@ def test_table1_labels_ablation_rows_by_their_setting(store):
     assert {"alpha=1.0", "aux=xnli-dev", "translator=none"} <= settings
 
 
+def test_a_data_digest_per_method_is_no_setting_but_two_in_one_method_are(tmp_path):
+    """MPT reads its auxiliary corpus, so its runs' data digest differs from SP's: that is the
+    method, not a setting. Two MPT groups on different data are told apart by it."""
+    store, rng = RunStore(tmp_path / "runs"), random.Random(1)
+    for method, digest in (("sp", "aa"), ("mpt", "bb")):
+        add_run(store, accuracies(rng, 40), method=method, shots=4, data_digest=digest)
+    assert "Setting" not in table1(load_runs(store)[0]).label_columns
+    add_run(store, accuracies(rng, 40), method="mpt", shots=4, data_digest="cc")
+    table = table1(load_runs(store)[0])
+    assert "Setting" in table.label_columns
+    assert {row.labels[2] for row in table.rows if row.labels[1] == "MPT"} == {
+        "data_digest=bb",
+        "data_digest=cc",
+    }
+
+
 def test_compare_p_values_are_scipys(store):
     first, second = runs(store, "method=sp"), runs(store, "method=pct")
     table = compare(first, second, ("sp", "pct"))
