@@ -139,6 +139,7 @@ class GridProgress(LiveDisplay):
                 status=said or (f"e{step.epoch} loss {step.loss:.3f}" if step else ""),
             )
         elif state.status not in UNFINISHED:  # run_finished, run_failed or run_skipped
+            del self.states[run_id]  # an ended run's steps are not kept for the whole grid
             if run_id in self.active:
                 self.progress.remove_task(self.active.pop(run_id))
             if isinstance(event, RunFinished):
