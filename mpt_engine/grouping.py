@@ -10,6 +10,7 @@ from typing import Any
 
 from mpt_engine.config import identity
 from mpt_engine.results import StoredRun
+from mpt_engine.run_state import RunStatus
 
 # A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
 # corpus, another one), so it is looked up without the data digest.
@@ -29,7 +30,7 @@ def group_runs(
     """Finished runs grouped by configuration (all fields but `ignore`), in order of appearance."""
     groups: dict[str, list[StoredRun]] = {}
     for run in runs:
-        if run.status == "finished":
+        if run.status is RunStatus.FINISHED:
             groups.setdefault(config_key(run.config, ignore), []).append(run)
     return groups
 

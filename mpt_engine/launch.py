@@ -20,6 +20,7 @@ from mpt_engine.device import auto_precision, check_precision
 from mpt_engine.errors import ExitCode
 from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, event_from_dict
 from mpt_engine.grid import expand
+from mpt_engine.run_state import RunStatus
 from mpt_engine.runner import Execution, execute, failure
 from mpt_engine.store import BadRun, RunStore, pending_runs
 
@@ -84,7 +85,7 @@ def run_grid(
     """(run id, event) for every event of every run still to do; finished runs are skipped.
     The configs come from local_grid (their precision resolved for this machine). With `gpus`,
     one child per GPU slot, each on the GPU it is given (execution.device does not apply)."""
-    todo, execution = pending_runs(configs, store), execution or Execution()
+    todo, execution = pending_runs(configs, store.status), execution or Execution()
     if gpus:
         on_its_gpu = dataclasses.replace(execution, device="auto")
         yield from ProcessPool(todo, store, gpus, on_its_gpu).updates()
@@ -179,7 +180,7 @@ class _Child:
         if self.ended:
             return None
         reason = tail[0] if tail else f"worker exited with code {code}"
-        return RunStopped(self.config.run_id, reason, int(ExitCode.RUN_FAILED), "failed")
+        return RunStopped(self.config.run_id, reason, int(ExitCode.RUN_FAILED), RunStatus.FAILED)
 
     def stop(self) -> None:
         """Ask the child to stop (it records itself as interrupted); kill it if it hangs."""

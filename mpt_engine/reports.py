@@ -14,6 +14,7 @@ from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.presets import ABLATIONS, TABLE2_ROWS
 from mpt_engine.record import minute
 from mpt_engine.results import StoredRun
+from mpt_engine.run_state import RunStatus
 from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
 from mpt_engine.tables import Cell, ResultTable, Row, count
 
@@ -247,7 +248,7 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
 
 
 def _finished(runs: Sequence[StoredRun], name: str) -> list[StoredRun]:
-    finished = [run for run in runs if run.status == "finished"]
+    finished = [run for run in runs if run.status is RunStatus.FINISHED]
     if not finished:
         raise InvalidInput(f"selection {name} has no finished runs")
     return finished
@@ -262,7 +263,7 @@ def _match_seeds(first: Sequence[StoredRun], second: Sequence[StoredRun]):
 
 
 def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
-    unfinished = sum(run.status != "finished" for run in runs)
+    unfinished = sum(run.status is not RunStatus.FINISHED for run in runs)
     if unfinished:
         table.notes.append(f"{unfinished} unfinished runs not included")
 

@@ -39,6 +39,8 @@ class RunStatus(StrEnum):
 
 
 UNFINISHED = frozenset({RunStatus.QUEUED, RunStatus.PENDING, RunStatus.RUNNING, RunStatus.TESTING})
+# Never trained again: a run with a result.json, even one that cannot be used (it is kept).
+DONE = frozenset({RunStatus.FINISHED, RunStatus.UNREADABLE})
 # What a run folder can say of itself (RunStore.status), and a run's final event.
 STORED = (
     RunStatus.FINISHED,

@@ -14,6 +14,7 @@ from mpt_engine.config import RunConfig
 from mpt_engine.data.files import with_data_digest
 from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, TestEvaluated
+from mpt_engine.run_state import RunStatus
 from mpt_engine.store import RunFolder, RunStore
 from mpt_engine.train import Trainer
 
@@ -118,11 +119,12 @@ def failure(run_id: str, error: BaseException) -> RunStopped | RunSkipped:
     if isinstance(error, RunClaimed):
         return RunSkipped(run_id, str(error))
     if isinstance(error, KeyboardInterrupt):
-        code, status = ExitCode.INTERRUPTED, "interrupted"
+        code, status = ExitCode.INTERRUPTED, RunStatus.INTERRUPTED
     elif isinstance(error, MptError):
-        code, status = error.exit_code, "diverged" if isinstance(error, Diverged) else "failed"
+        diverged = isinstance(error, Diverged)
+        code, status = error.exit_code, RunStatus.DIVERGED if diverged else RunStatus.FAILED
     else:
-        code, status = ExitCode.RUN_FAILED, "failed"
+        code, status = ExitCode.RUN_FAILED, RunStatus.FAILED
     if isinstance(error, KeyboardInterrupt):
         message = "interrupted"
     elif isinstance(error, MptError):

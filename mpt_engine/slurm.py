@@ -22,7 +22,7 @@ from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import slurm_dir
 from mpt_engine.record import now
-from mpt_engine.run_state import RunStatus
+from mpt_engine.run_state import DONE, UNFINISHED, RunStatus
 from mpt_engine.store import RunStore
 
 # Slurm states of a task in the queue that mean it runs; any other (PENDING, CONFIGURING,
@@ -119,7 +119,7 @@ def grid_status(configs: Sequence[RunConfig], store: RunStore) -> list[tuple[Run
     for config in configs:
         job = submitted.get(config.run_id, {}).get("job_id", "")
         status = store.status(config.run_id)
-        if status not in ("finished", "running", "unreadable") and job in states:
+        if status not in DONE and status is not RunStatus.RUNNING and job in states:
             status = states[job]
         rows.append((config, status, job))
     return rows
@@ -137,7 +137,7 @@ def submit(
         raise SourceUnavailable(
             "--executor slurm needs submitit: pip install 'mpt[slurm]'"
         ) from None
-    busy = {"finished", "pending", "running", "unreadable"}
+    busy = DONE | UNFINISHED
     todo = [config for config, status, _ in grid_status(configs, store) if status not in busy]
     if not todo:
         return []
@@ -184,11 +184,7 @@ def submit(
 
 def cancel(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
     """scancel the array tasks of these runs that are still queued or running."""
-    jobs = [
-        job
-        for _, status, job in grid_status(configs, store)
-        if job and status in ("pending", "running")
-    ]
+    jobs = [job for _, status, job in grid_status(configs, store) if job and status in UNFINISHED]
     if jobs:
         completed = subprocess.run(["scancel", *jobs], capture_output=True, text=True, timeout=60)
         if completed.returncode != 0:

@@ -27,14 +27,14 @@ import shutil
 import socket
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from mpt_engine import paths
 from mpt_engine.errors import InvalidInput, RunFailed
 from mpt_engine.languages import XNLI_LANGUAGES
-from mpt_engine.run_state import STORED
+from mpt_engine.run_state import DONE, STORED, RunStatus
 from mpt_engine.safe_files import (
     NO_FOLLOW,
     TEMPORARY,
@@ -133,7 +133,7 @@ class RunStore:
         except json.JSONDecodeError as error:
             raise BadRun(f"{run_id}: unreadable result.json ({error})") from None
 
-    def status(self, run_id: str, result: dict[str, Any] | None = None) -> str:
+    def status(self, run_id: str, result: dict[str, Any] | None = None) -> RunStatus:
         """The one status of a run, for every command and screen: finished (a valid
         result.json), running (its lock is held), failed, diverged or interrupted (its last
         event says so), incomplete (a folder with neither: killed, or started elsewhere) or
@@ -143,19 +143,19 @@ class RunStore:
             try:
                 result = self.result(run_id)
             except BadRun:
-                return "unreadable"
+                return RunStatus.UNREADABLE
         if result is not None:
-            return "finished"
+            return RunStatus.FINISHED
         if self.owner(run_id):
-            return "running"
+            return RunStatus.RUNNING
         folder = self.folder(run_id)
         if not folder.is_dir():
-            return "new"
+            return RunStatus.NEW
         events = read_events(folder / "events.jsonl")
         last = events[-1] if events else {}
         if last.get("event") == "run_failed" and last.get("status") in STORED:
-            return last["status"]
-        return "incomplete"
+            return RunStatus(last["status"])
+        return RunStatus.INCOMPLETE
 
     def _lock_path(self, run_id: str) -> Path:
         self.folder(run_id)  # validates the id
@@ -285,8 +285,8 @@ class RunFolder:
         self.write_json("result.json", result)
 
 
-def pending_runs(configs: Sequence[Any], store: RunStore) -> list[Any]:
-    """The runs still to train: neither finished nor holding a result.json that cannot be used
-    (a folder with a result is never overwritten; unusable_runs says why)."""
-    done = ("finished", "unreadable")
-    return [config for config in configs if store.status(config.run_id) not in done]
+def pending_runs(configs: Sequence[Any], status: Callable[[str], str]) -> list[Any]:
+    """The runs still to train, given each run id's status (RunStore.status, or the statuses a
+    screen already holds): neither finished nor holding a result.json that cannot be used (a
+    folder with a result is never overwritten; unusable_runs says why)."""
+    return [config for config in configs if status(config.run_id) not in DONE]

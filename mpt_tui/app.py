@@ -56,7 +56,7 @@ class MptApp(App):
     def launch(self, configs: Sequence[RunConfig], slots: Sequence[str] = ()) -> None:
         """Queue the runs that are not finished yet and show them training."""
         store = RunStore()
-        todo = pending_runs(configs, store)
+        todo = pending_runs(configs, store.status)
         if not todo:
             self.notify("every run of this selection is already finished")
             return

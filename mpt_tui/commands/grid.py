@@ -15,6 +15,8 @@ import typer
 from mpt_engine.config import TRAINING
 from mpt_engine.errors import ExitCode, InvalidInput
 from mpt_engine.presets import PRESETS
+from mpt_engine.run_state import UNFINISHED, RunStatus
+from mpt_engine.store import RunStore, pending_runs
 from mpt_engine.tables import count
 from mpt_tui.commands.common import (
     SLURM,
@@ -104,7 +106,6 @@ def grid(
 ) -> None:
     """Run a grid of runs; finished runs are skipped, so the same command resumes a grid."""
     from mpt_engine.grid import parse_values
-    from mpt_engine.store import RunStore
 
     given = {**given, "translator": with_no_translator(no_translator, given["translator"])}
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
@@ -144,7 +145,6 @@ def grid(
 def _run_here(configs, store, execution, slots, as_json) -> None:
     """Train the grid's missing runs on this machine (one after another, or one per GPU slot)."""
     from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
-    from mpt_engine.store import pending_runs
 
     missing = missing_gpus(slots)
     if missing:
@@ -152,7 +152,7 @@ def _run_here(configs, store, execution, slots, as_json) -> None:
 
     unusable = unusable_runs(configs, store)
     warn(unusable)
-    todo = len(pending_runs(configs, store))
+    todo = len(pending_runs(configs, store.status))
     error_console().print(
         f"grid of {count(len(configs), 'run')}: "
         f"{len(configs) - todo - len(unusable)} already finished, {todo} to run",
@@ -245,9 +245,10 @@ def _dry_run(configs, store, as_json: bool) -> None:
                 status,
             )
         output_console().print(table)
-    finished = statuses.count("finished")
+    finished = statuses.count(RunStatus.FINISHED)
+    todo = len(pending_runs(configs, store.status))
     error_console().print(
-        f"{count(len(configs), 'run')}: {finished} finished, {len(configs) - finished} to run",
+        f"{count(len(configs), 'run')}: {finished} finished, {todo} to run",
         highlight=False,
     )
 
@@ -306,10 +307,10 @@ def _submit(configs, store, options, wait, as_json) -> None:
         return
     while True:
         states = [state for _, state, _ in grid_status(configs, store)]
-        if not any(state in ("pending", "running") for state in states):
+        if not any(state in UNFINISHED for state in states):
             break
         clock.sleep(2)
-    unfinished = len(states) - states.count("finished")
+    unfinished = len(states) - states.count(RunStatus.FINISHED)
     if unfinished:
         error_console().print(
             f"{unfinished} runs did not finish; submit the same grid again to retry them"

@@ -19,6 +19,8 @@ from mpt_engine.config import PAPER_SHOTS, Method, RunConfig, options
 from mpt_engine.errors import MptError
 from mpt_engine.grid import expand, parse_values
 from mpt_engine.presets import PRESETS
+from mpt_engine.run_state import RunStatus
+from mpt_engine.store import pending_runs
 from mpt_tui import state
 from mpt_tui.wording import in_app_words
 
@@ -247,8 +249,8 @@ class LauncherScreen(Screen):
             return
         store = RunStore()
         runs, _ = load_runs(store)
-        finished_ids = {run.run_id for run in runs if run.status == "finished"}
-        todo = [config for config in configs if config.run_id not in finished_ids]
+        statuses = {run.run_id: run.status for run in runs}
+        todo = pending_runs(configs, lambda run_id: statuses.get(run_id, RunStatus.NEW))
         seconds = estimate_seconds(todo, runs)
         estimate = "time unknown" if seconds is None else f"≈ {_duration(seconds)}"
         summary = Text.assemble(

@@ -24,7 +24,7 @@ from mpt_engine.errors import MptError
 from mpt_engine.record import minute
 from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, load_runs, parse_where, select
-from mpt_engine.run_state import RunState
+from mpt_engine.run_state import RunState, RunStatus
 from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
@@ -218,7 +218,7 @@ class ResultsScreen(Screen):
 
 def _progress(run: StoredRun) -> str:
     """For a run being trained (by any process), how far it got: "running 42%"."""
-    if run.status != "running":
+    if run.status is not RunStatus.RUNNING:
         return ""
     state = RunState.from_events(run.run_id, run.events(), run.status)
     return f"running {100 * state.progress:.0f}%" if state.steps else "running"

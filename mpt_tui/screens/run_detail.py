@@ -10,11 +10,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from mpt_engine.results import StoredRun, read_run
-from mpt_engine.run_state import RunState
+from mpt_engine.run_state import RunState, RunStatus
 from mpt_tui.render import run_summary
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
 from mpt_tui.widgets.loss_plot import LossPlot
 
+# A run in these states changes no more unless trained again: no need to follow it.
+SETTLED = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.DIVERGED)
 SETTINGS_ROOM = 32  # characters of the settings column (40) left by its scrollbar and padding
 
 
@@ -49,7 +51,7 @@ class RunDetailScreen(Screen):
                 long.append(Text.assemble((field, "bold"), "\n", value))
         self.query_one("#settings-long", Static).update(Text("\n").join(long))
         self.refresh_run()
-        if self.stored.status not in ("finished", "failed", "diverged"):
+        if self.stored.status not in SETTLED:
             self.set_interval(1.0, self.refresh_run)
 
     def refresh_run(self) -> None:
