@@ -210,4 +210,4 @@ def _guarded(loader, source: str, name: str, hint: str, **kwargs):
     except SafetensorError as error:  # a truncated or corrupt weights file
         raise SourceUnavailable(f"cannot load model {name}: {error}") from None
     except (ValueError, KeyError) as error:
-        raise InvalidInput(f"--model {name} cannot be loaded: {error}") from None
+        raise InvalidInput(f"{{model}} {name} cannot be loaded: {error}", field="model") from None

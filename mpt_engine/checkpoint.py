@@ -49,8 +49,10 @@ def load(run_folder: Path, device: str = "cpu"):
     folder = run_folder / "checkpoint"
     name = run_folder.name
     if not (folder / "model.safetensors").is_file():
-        raise SourceUnavailable(f"run {name} kept no checkpoint; train it with --save-checkpoint")
-    damaged = f"the checkpoint of run {name} is damaged; train the run again with --save-checkpoint"
+        raise SourceUnavailable(f"run {name} kept no checkpoint; train it with {{save_checkpoint}}")
+    damaged = (
+        f"the checkpoint of run {name} is damaged; train the run again with {{save_checkpoint}}"
+    )
     config = RunConfig.from_dict(json.loads((run_folder / "config.json").read_text()))
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer")

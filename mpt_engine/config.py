@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mpt_engine.errors import InvalidInput
+from mpt_engine.errors import InvalidInput, named
 
 
 class Method(StrEnum):
@@ -105,10 +105,6 @@ class Option:
     label: str = ""  # the launcher's label; default: the name with spaces
     hint: str = ""  # what the launcher's field takes
     unset: str = ""  # what an unset (None) value means, as the launcher shows it
-
-    @property
-    def flag(self) -> str:
-        return f"--{self.name.replace('_', '-')}"
 
     @property
     def shown(self) -> str:
@@ -219,7 +215,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("method", "data", "precision"):
             if getattr(self, name) is None:
-                raise InvalidInput(f"{name} must be given")
+                raise InvalidInput(f"{named(name)} must be given", field=name)
         for name, enum in (
             ("method", Method),
             ("data", DataKind),
@@ -248,8 +244,11 @@ class RunConfig:
         uses_prompt = "prompt_length" not in UNUSED_BY[self.method]
         if uses_prompt and self.prompt_length is not None and self.prompt_length >= self.max_length:
             raise InvalidInput(
-                f"prompt_length {self.prompt_length} leaves no room for the premise and the "
-                f"hypothesis in max_length {self.max_length}; lower --prompt-length"
+                f"{{prompt_length}} {self.prompt_length} leaves no room for the premise and the "
+                f"hypothesis in {{max_length}} {self.max_length}; lower {{prompt_length}}",
+                field="prompt_length",
+                value=self.prompt_length,
+                allowed=f"less than max_length {self.max_length}",
             )
         for name in FLOAT_FIELDS:  # one spelling per number: -0.0 is 0.0, 1 is 1.0
             if getattr(self, name) is not None:
@@ -257,21 +256,32 @@ class RunConfig:
         if self.data_digest is not None and not (
             isinstance(self.data_digest, str) and re.fullmatch(r"[0-9a-f]{1,64}", self.data_digest)
         ):
-            raise InvalidInput(f"data_digest must be a hex digest, got {self.data_digest!r}")
+            raise InvalidInput(
+                f"data_digest must be a hex digest, got {self.data_digest!r}", field="data_digest"
+            )
         if not isinstance(self.model, str) or not self.model.strip():
-            raise InvalidInput("model must be a hub id, a local folder, 'tiny' or 'e5-small'")
+            allowed = "a hub id, a local folder, 'tiny' or 'e5-small'"
+            raise InvalidInput(f"{{model}} must be {allowed}", field="model", allowed=allowed)
         if self.aux is not None and not isinstance(self.aux, str):
-            raise InvalidInput(f"aux must be a corpus name or file:PATH, got {self.aux!r}")
+            raise InvalidInput(
+                f"{{aux}} must be a corpus name or file:PATH, got {self.aux!r}", field="aux"
+            )
         is_file = self.aux is not None and self.aux.startswith("file:") and self.aux != "file:"
         if self.aux is not None and self.aux not in AUX_CORPORA and not is_file:
-            choices = ", ".join(AUX_CORPORA)
+            allowed = f"{', '.join(AUX_CORPORA)} or file:PATH"
             raise InvalidInput(
-                f"unknown aux corpus {self.aux!r}; choose one of {choices} or file:PATH"
+                f"unknown aux corpus {self.aux!r}; choose one of {allowed}",
+                field="aux",
+                value=self.aux,
+                allowed=allowed,
             )
         if self.split is SplitKind.PAPER and self.shots not in PAPER_SHOTS:
             raise InvalidInput(
                 f"the paper's fixed splits exist for k in {PAPER_SHOTS}, not {self.shots}; "
-                "use --split sampled"
+                "use {split} sampled",
+                field="split",
+                value=self.split,
+                allowed="sampled",
             )
 
     def resolved(self, auto_precision: Precision | None = None) -> RunConfig:
@@ -345,7 +355,12 @@ def _choice(name: str, value: Any, enum: type[StrEnum]) -> StrEnum:
         return enum(value)
     except ValueError:
         allowed = ", ".join(member.value for member in enum)
-        raise InvalidInput(f"unknown {name} {value!r}; choose one of {allowed}") from None
+        raise InvalidInput(
+            f"unknown {name} {value!r}; choose one of {allowed}",
+            field=name,
+            value=value,
+            allowed=allowed,
+        ) from None
 
 
 def _check_int(
@@ -353,23 +368,29 @@ def _check_int(
 ) -> None:
     if value is None and optional:
         return
+    allowed = f"an integer from {minimum}" + ("" if maximum is None else f" to {maximum}")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise InvalidInput(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise InvalidInput(f"{name} must be at most {maximum}, got {value}")
+        message = f"{named(name)} must be an integer, got {value!r}"
+    elif value < minimum:
+        message = f"{named(name)} must be at least {minimum}, got {value}"
+    elif maximum is not None and value > maximum:
+        message = f"{named(name)} must be at most {maximum}, got {value}"
+    else:
+        return
+    raise InvalidInput(message, field=name, value=value, allowed=allowed)
 
 
 def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
     """A finite number in [low, high] (or (low, high]): an infinite rate diverges at once."""
+    bound = f"> {low}" if open_low else f">= {low}"
+    allowed = f"{bound} and <= {high}" if high != math.inf else bound
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a finite number, got {value!r}")
-    too_low = value <= low if open_low else value < low
-    if too_low or value > high:
-        bound = f"> {low}" if open_low else f">= {low}"
-        limit = f"{bound} and <= {high}" if high != math.inf else bound
-        raise InvalidInput(f"{name} must be {limit}, got {value}")
+        message = f"{named(name)} must be a finite number, got {value!r}"
+    elif (value <= low if open_low else value < low) or value > high:
+        message = f"{named(name)} must be {allowed}, got {value}"
+    else:
+        return
+    raise InvalidInput(message, field=name, value=value, allowed=allowed)
 
 
 def _plain(value: Any) -> Any:

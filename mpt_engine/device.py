@@ -86,7 +86,10 @@ def check_precision(precision: Precision, device: str | torch.device) -> None:
     if problem is not None:
         kind = resolve_device(device).type
         raise InvalidInput(
-            f"--precision bf16 is not supported on this {kind} ({problem}): use fp32"
+            f"{{precision}} bf16 is not supported on this {kind} ({problem}): use fp32",
+            field="precision",
+            value="bf16",
+            allowed="fp32",
         )
 
 

@@ -86,9 +86,9 @@ def ablation_figure(table: ResultTable, numeric: bool) -> Figure:
 
 def check_figure_path(path: Path | None) -> Path | None:
     if path is not None and path.suffix.lower() not in FILE_FORMATS:
-        raise InvalidInput(f"--plot {path}: the file must end in {', '.join(FILE_FORMATS)}")
+        raise InvalidInput(f"{{plot}} {path}: the file must end in {', '.join(FILE_FORMATS)}")
     if path is not None:
-        check_writable(path.parent, f"--plot {path}: the folder")
+        check_writable(path.parent, f"{{plot}} {path}: the folder")
     return path
 
 
@@ -111,7 +111,7 @@ def save_figure(figure: Figure, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         canvas.savefig(path, dpi=150)
     except OSError as error:
-        raise InvalidInput(f"--plot {path}: cannot write it ({error.strerror})") from None
+        raise InvalidInput(f"{{plot}} {path}: cannot write it ({error.strerror})") from None
     finally:
         pyplot.close(canvas)
     return path

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mpt_engine.config import Precision, RunConfig
-from mpt_engine.errors import InvalidInput
+from mpt_engine.errors import InvalidInput, named
 from mpt_engine.presets import PRESETS, Preset, build_config
 
 
@@ -48,14 +48,14 @@ MAX_RANGE = 1000  # values in one range: 1-100000 is a typo, not a grid
 
 def parse_values(name: str, text: str, prefix: str | None = None) -> list[Any]:
     """A comma-separated option list, typed by the RunConfig field; ints accept ranges (1-5).
-    `prefix` is how the user wrote the option, for messages: `--seed ` (the default) or, in a
+    `prefix` is how the user wrote the option, for messages: the option (the default) or, in a
     selection, `seed=`."""
     kind = _field_type(name)
-    shown = f"--{name.replace('_', '-')} " if prefix is None else prefix
+    shown = f"{named(name)} " if prefix is None else prefix
     values: list[Any] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
-            raise InvalidInput(f"empty value in {shown}{text!r}")
+            raise InvalidInput(f"empty value in {shown}{text!r}", field=name, value=text)
         if kind is str:
             values.append(item)
             continue
@@ -69,9 +69,13 @@ def parse_values(name: str, text: str, prefix: str | None = None) -> list[Any]:
                 continue
         except ValueError:
             expected = "integers or ranges like 1-5" if kind is int else "numbers"
-            raise InvalidInput(f"{shown}{text!r}: expected {expected}") from None
+            raise InvalidInput(
+                f"{shown}{text!r}: expected {expected}", field=name, value=text, allowed=expected
+            ) from None
         if high - low >= MAX_RANGE:
-            raise InvalidInput(f"{shown}{item}: a range holds at most {MAX_RANGE} values")
+            raise InvalidInput(
+                f"{shown}{item}: a range holds at most {MAX_RANGE} values", field=name, value=item
+            )
         values.extend(range(low, high + 1))
     return values
 

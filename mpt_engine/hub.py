@@ -13,10 +13,10 @@ import socket
 from urllib.parse import urlparse
 
 DATA_HINT = (
-    "set MPT_DATA_DIR to a local data folder and pass --model PATH for a local model, "
-    "or use --preset smoke"
+    "set MPT_DATA_DIR to a local data folder and pass {model} PATH for a local model, "
+    "or use {preset} smoke"
 )
-MODEL_HINT = "pass --model PATH for a local model folder, or --model tiny"
+MODEL_HINT = "pass {model} PATH for a local model folder, or {model} tiny"
 
 
 @functools.cache

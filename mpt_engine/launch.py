@@ -17,12 +17,22 @@ from typing import Any
 
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.device import auto_precision, check_precision
-from mpt_engine.errors import ExitCode
+from mpt_engine.errors import ExitCode, InvalidInput
 from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, event_from_dict
 from mpt_engine.grid import expand
 from mpt_engine.run_state import RunStatus
 from mpt_engine.runner import Execution, execute, failure
 from mpt_engine.store import BadRun, RunStore, pending_runs
+
+
+def gpu_slots(text: str) -> list[str]:
+    """`0,1` -> ["0", "1"]: the GPUs a grid on this machine trains on, one run on each at a
+    time (none: one run at a time, on the run's device)."""
+    slots = [slot.strip() for slot in text.split(",")] if text.strip() else []
+    if not all(slot.isdigit() for slot in slots):
+        allowed = "GPU indices like 0,1"
+        raise InvalidInput(f"{{gpus}} {text!r}: expected {allowed}", field="gpus", allowed=allowed)
+    return slots
 
 
 def missing_gpus(slots: Sequence[str]) -> list[str]:

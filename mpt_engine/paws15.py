@@ -29,13 +29,13 @@ NLLB_CODES = {
     "es": "spa_Latn", "fr": "fra_Latn", "hi": "hin_Deva", "ru": "rus_Cyrl", "sw": "swh_Latn",
     "th": "tha_Thai", "tr": "tur_Latn", "ur": "urd_Arab", "vi": "vie_Latn", "zh": "zho_Hans",
 }  # fmt: skip
-MODEL_HINT = "pass --model PATH to a local translation model folder"
+MODEL_HINT = "pass {model} PATH to a local translation model folder"
 
 
 def choose_pairs(english: dict, size: int, seed: int) -> list[tuple[Example, str]]:
     """`size` English pairs, each with a target language drawn at random, both seeded."""
     if len(english) < size:
-        raise InvalidInput(f"only {len(english)} English PAWS-X pairs, fewer than --size {size}")
+        raise InvalidInput(f"only {len(english)} English PAWS-X pairs, fewer than {{size}} {size}")
     rng = random.Random(seed)
     keys = rng.sample(sorted(english), size)
     return [(english[key], rng.choice(TARGET_LANGUAGES)) for key in keys]

@@ -86,7 +86,7 @@ def compare(
 ) -> ResultTable:
     """Two selections, their difference, and a two-tailed t-test over seeds per column."""
     if test is TTest.COLUMNS:
-        raise InvalidInput("compare tests each column over seeds: use --test welch or paired")
+        raise InvalidInput("compare tests each column over seeds: use {test} welch or paired")
     first, second = _finished(first, names[0]), _finished(second, names[1])
     if test is TTest.PAIRED:
         first, second = _match_seeds(first, second)
@@ -169,7 +169,7 @@ def base_mpt_group(runs: Sequence[StoredRun], hint: str) -> list[StoredRun]:
         settings = distinguishing_settings(candidates, ())
         raise InvalidInput(
             f"{len(candidates)} MPT configurations match ({'; '.join(settings)}); "
-            "narrow the selection with --where, e.g. --where shots=64"
+            "narrow the selection with {where}, e.g. {where} shots=64"
         )
     return candidates[0]
 
@@ -227,13 +227,13 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
     if len(points) > 1:
         settings = distinguishing_settings([group for group in points.values()], (axis, *tied))
         raise InvalidInput(
-            f"the runs differ in more than {axis} ({'; '.join(settings)}); narrow with --where"
+            f"the runs differ in more than {axis} ({'; '.join(settings)}); narrow with {{where}}"
         )
     (runs_of_ablation,) = points.values()
     by_value = group_runs(runs_of_ablation)
     values = [group[0].config[axis] for group in by_value.values()]
     if len(set(map(repr, values))) < len(values):
-        raise InvalidInput(f"several configurations share a value of {axis}; narrow with --where")
+        raise InvalidInput(f"several configurations share a value of {axis}; narrow with {{where}}")
     table = ResultTable(
         title=f"MPT accuracy (%) by {kind}",
         label_columns=[kind, "Seeds"],

@@ -130,12 +130,12 @@ def submit(
 ) -> list[dict[str, Any]]:
     """Submit the runs that are neither finished nor queued nor running, as one job array."""
     if shutil.which("sbatch") is None:
-        raise SourceUnavailable("no Slurm here: sbatch is not on the PATH; use --executor local")
+        raise SourceUnavailable("no Slurm here: sbatch is not on the PATH; use {executor} local")
     try:
         import submitit
     except ImportError:
         raise SourceUnavailable(
-            "--executor slurm needs submitit: pip install 'mpt[slurm]'"
+            "{executor} slurm needs submitit: pip install 'mpt[slurm]'"
         ) from None
     busy = DONE | UNFINISHED
     todo = [config for config, status, _ in grid_status(configs, store) if status not in busy]

@@ -35,10 +35,14 @@ def local_model(name: str) -> str | None:
     path = os.path.expanduser(name)
     if os.path.exists(path) or name.startswith((".", "/", "~")):
         if not os.path.isdir(path):
-            raise SourceUnavailable(f"--model {name}: no such folder")
+            raise SourceUnavailable(f"{{model}} {name}: no such folder", field="model")
         if not os.path.isfile(os.path.join(path, "config.json")):
-            raise SourceUnavailable(f"--model {name} is not a model folder (no config.json)")
+            raise SourceUnavailable(
+                f"{{model}} {name} is not a model folder (no config.json)", field="model"
+            )
         return path
     if not HUB_ID.match(name):
-        raise InvalidInput(f"--model {name!r} is neither a local folder nor a hub id")
+        raise InvalidInput(
+            f"{{model}} {name!r} is neither a local folder nor a hub id", field="model"
+        )
     return None

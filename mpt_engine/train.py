@@ -43,13 +43,16 @@ def position_limit(model: str, tokenizer) -> int:
 
 
 def check_max_length(config: RunConfig, tokenizer) -> None:
-    """--max-length within the model's positions: a longer input would fail in the middle of a
+    """max_length within the model's positions: a longer input would fail in the middle of a
     run (IndexError), after its folder exists."""
     limit = position_limit(config.model, tokenizer)
     if config.max_length > limit:
         raise InvalidInput(
-            f"max_length {config.max_length} exceeds the {limit} positions of model "
-            f"{config.model}; use --max-length {limit} or less"
+            f"{{max_length}} {config.max_length} exceeds the {limit} positions of model "
+            f"{config.model}; use {{max_length}} {limit} or less",
+            field="max_length",
+            value=config.max_length,
+            allowed=f"at most {limit}",
         )
 
 
@@ -110,8 +113,8 @@ class Trainer:
             yield from self._events()
         except (torch.OutOfMemoryError, MemoryError):
             raise RunFailed(
-                f"out of memory on {self.device.type}: lower --batch-size (training), "
-                "--eval-batch-size (evaluation) or --max-length"
+                f"out of memory on {self.device.type}: lower {{batch_size}} (training), "
+                "{eval_batch_size} (evaluation) or {max_length}"
             ) from None
 
     def _events(self) -> Iterator[Event]:
@@ -135,7 +138,7 @@ class Trainer:
                 if not torch.isfinite(losses.total):
                     raise Diverged(
                         f"loss became {losses.total.item()} at epoch {epoch}, step {step}; "
-                        "try a lower --lr"
+                        "try a lower {lr}"
                     )
                 losses.total.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

@@ -22,6 +22,7 @@ from mpt_tui.screens.help import HelpScreen
 from mpt_tui.screens.launcher import LauncherScreen
 from mpt_tui.screens.live import LiveScreen
 from mpt_tui.screens.results import ResultsScreen
+from mpt_tui.wording import in_app_words
 
 
 class MptApp(App):
@@ -136,7 +137,7 @@ class MptApp(App):
         try:
             records = submit(configs, RunStore(), options)
         except MptError as problem:
-            self.call_from_thread(self.notify, str(problem), severity="error")
+            self.call_from_thread(self.notify, in_app_words(problem), severity="error")
             return
         submitted = {record["run_id"] for record in records}
         self.call_from_thread(self._follow_slurm, [c for c in configs if c.run_id in submitted])

@@ -16,6 +16,7 @@ from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
 from mpt_tui.ascii import degrade_unencodable_output
 from mpt_tui.commands import data, results
 from mpt_tui.commands.grid import grid
+from mpt_tui.commands.options import flag
 from mpt_tui.commands.predict import predict
 from mpt_tui.commands.run import run
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as error:  # usage errors from option parsing
         _fail(error.format_message().replace("Value error, ", ""), error.exit_code)
     except MptError as error:
-        _fail(str(error), error.exit_code)
+        _fail(error.phrased(flag), error.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", ExitCode.INTERRUPTED)
     except Exception as error:

@@ -1,19 +1,21 @@
-"""Engine messages in the app's words: they name command-line options (`--aux-size 'x'`) and
-config fields (`aux_size must be ...`), where the app has fields with labels."""
+"""Engine errors in the app's words: an option the engine names (`{aux_size}`) is called by the
+launcher's label for it, or in plain words when the form has no such field."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from mpt_engine.config import options
+from mpt_engine.errors import MptError, plain_words
 
-OPTION_OR_FIELD = re.compile(r"--([a-z][a-z-]*)|^([a-z][a-z_]*)(?= must be)")
+# The form's labels for the options engine messages name, beside the config's own.
+LABELS = {spec.name: spec.shown for spec in options()} | {
+    "gpus": "GPUs",
+    "gpus_per_run": "GPUs per run",
+}
 
 
-def in_app_words(problem: Exception | str, labels: Mapping[str, str] | None = None) -> str:
-    """The message with each option or field named by its label (else by its plain name)."""
+def label(field: str) -> str:
+    return LABELS.get(field, plain_words(field))
 
-    def label(match: re.Match) -> str:
-        name = (match[1] or match[2]).replace("-", "_")
-        return (labels or {}).get(name, name.replace("_", " "))
 
-    return OPTION_OR_FIELD.sub(label, str(problem))
+def in_app_words(problem: Exception) -> str:
+    return problem.phrased(label) if isinstance(problem, MptError) else str(problem)

@@ -92,8 +92,12 @@ def test_model_selection_never_reads_a_premise_the_alignment_task_trained_on(
 
 
 def test_aux_corpus_too_small_says_how_many(shared_data):
-    with pytest.raises(InvalidInput, match=r"has \d+ usable pairs, fewer than aux_size 8000"):
+    with pytest.raises(
+        InvalidInput, match=r"has \d+ usable pairs, fewer than aux size 8000"
+    ) as caught:
         alignment_corpus(LocalSource(shared_data), "pawsx", 8000)
+    usable = int(caught.value.allowed.removeprefix("at most "))
+    assert (caught.value.field, caught.value.value, usable > 1000) == ("aux_size", 8000, True)
 
 
 def test_sampled_split_needs_a_training_pool(shared_data):

@@ -11,7 +11,7 @@ import textwrap
 from mpt_engine.config import RunConfig, options
 from mpt_engine.errors import InvalidInput
 from mpt_engine.store import RunStore
-from mpt_tui.commands.options import run_command
+from mpt_tui.commands.options import flag, run_command
 from tests.helpers import mpt, mpt_rows
 
 # A run that changes every option from its default (method mpt uses every field).
@@ -53,7 +53,7 @@ def test_every_config_field_but_the_engines_own_is_an_option():
 def test_the_rerun_line_of_a_run_that_changes_every_field_rebuilds_it(capsys, monkeypatch):
     config = RunConfig(**EVERY_FIELD_CHANGED).resolved()
     line = run_command(config.to_dict())
-    assert all(spec.flag in line for spec in options())
+    assert all(flag(spec.name) in line for spec in options())
 
     def refuse(self, run_id):  # stop `mpt run` where it looks for the run: its id is known
         raise InvalidInput(f"looked for {run_id}")

@@ -205,10 +205,10 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
             "unknown language code",
         ),
         (("run", "--alpha", "2"), {}, 2, "alpha must be"),
-        (("run", "--prompt-length", "0"), {}, 2, "prompt_length must be at least 1"),
+        (("run", "--prompt-length", "0"), {}, 2, "--prompt-length must be at least 1"),
         (("run", "--translator", "mlp-2"), {}, 2, "'mlp-2' is not one of"),
         # Lengths, seeds and rates that failed late, allocated gigabytes or diverged at once.
-        ((*smoke, "--prompt-length", "600"), {}, 2, "in max_length 128; lower --prompt-length"),
+        ((*smoke, "--prompt-length", "600"), {}, 2, "in --max-length 128; lower --prompt-length"),
         ((*smoke, "--prompt-length", "100000000"), {}, 2, "lower --prompt-length"),
         (("run", "--prompt-length", "100000", "--max-length", "16"), {}, 2, "16; lower --prompt"),
         ((*smoke, "--max-length", "1000"), {}, 2, "exceeds the 512 positions of model tiny"),

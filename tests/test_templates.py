@@ -101,8 +101,9 @@ def test_truncate_pair_matches_token_by_token_cutting(first, second, budget):
 
 
 def test_max_length_too_small_for_the_template(tokenizer):
-    with pytest.raises(InvalidInput, match="raise --max-length"):
+    with pytest.raises(InvalidInput, match="raise max length") as caught:
         ClozeTemplate(tokenizer, 16, "suffix", 20).encode([EXAMPLE])
+    assert caught.value.field == "max_length"
 
 
 @pytest.mark.parametrize("language", sorted(PCT_TEMPLATES))

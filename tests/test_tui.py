@@ -77,6 +77,25 @@ async def test_invalid_values_are_flagged_in_the_field_and_said_in_the_launch_ba
         assert "--" not in said
 
 
+async def test_a_field_fine_alone_but_not_with_the_others_is_marked_by_the_plan():
+    """The engine's error names the field (prompt length against max length); the launcher
+    marks that field and says the problem in its labels, and unmarks it once fixed."""
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_smoke_form(pilot, app)
+        prompt = app.screen.query_one("#field-prompt_length", Input)
+        prompt.value = "40"
+        app.screen.query_one("#field-max_length", Input).value = "32"
+        await pilot.pause()
+        said = str(app.screen.query_one("#plan").render())
+        assert "prompt length 40 leaves no room" in said and "{" not in said
+        assert prompt.has_class("plan-invalid") and not prompt.has_class("invalid")
+        prompt.value = "4"
+        await pilot.pause()
+        assert not prompt.has_class("plan-invalid")
+        assert not app.screen.query_one("#launch", Button).disabled
+
+
 async def test_launch_a_smoke_run_and_watch_it():
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:

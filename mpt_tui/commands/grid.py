@@ -106,6 +106,7 @@ def grid(
 ) -> None:
     """Run a grid of runs; finished runs are skipped, so the same command resumes a grid."""
     from mpt_engine.grid import parse_values
+    from mpt_engine.launch import gpu_slots
 
     given = {**given, "translator": with_no_translator(no_translator, given["translator"])}
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
@@ -118,9 +119,7 @@ def grid(
         raise InvalidInput(f"{' and '.join(modes)} are different modes; give one")
     if executor not in ("local", "slurm"):
         raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
-    slots = [slot.strip() for slot in gpus.split(",")] if gpus else []
-    if not all(slot.isdigit() for slot in slots):
-        raise InvalidInput(f"--gpus {gpus!r}: expected GPU indices like 0,1,2")
+    slots = gpu_slots(gpus or "")
     store = RunStore()
     slurm_options = None
     if executor == "slurm":

@@ -21,6 +21,12 @@ from mpt_engine.config import Option, options
 LIST = "comma list: "
 
 
+def flag(name: str) -> str:
+    """The command-line spelling of an option: aux_size -> --aux-size (how the CLI phrases the
+    options engine errors name)."""
+    return f"--{name.replace('_', '-')}"
+
+
 def field_help(spec: Option) -> str:
     """The option's help with its default (an unset default is explained by the help)."""
     default = {f.name: f.default for f in dataclasses.fields(run_config.RunConfig)}[spec.name]
@@ -40,7 +46,7 @@ def _option_type(name: str) -> type:
 def _parameter(spec: Option, listed: bool) -> inspect.Parameter:
     from rich.markup import escape  # "[default: ...]" is not a markup tag
 
-    flags = [spec.flag, *(spec.grid_flags if listed else ()), *filter(None, [spec.short])]
+    flags = [flag(spec.name), *(spec.grid_flags if listed else ()), *filter(None, [spec.short])]
     typed = str if listed else _option_type(spec.name)
     info = typer.Option(
         *flags,
@@ -90,7 +96,7 @@ def run_command(values: Mapping[str, Any]) -> str:
     stored = config.to_dict()
     always = ("method", "shots", "seed")
     words = [
-        f"{spec.flag} {shlex.quote(str(stored[spec.name]))}"
+        f"{flag(spec.name)} {shlex.quote(str(stored[spec.name]))}"
         for spec in options()
         if spec.name in always
         or (stored[spec.name] is not None and stored[spec.name] != baseline[spec.name])

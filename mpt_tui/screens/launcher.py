@@ -16,20 +16,20 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
 from mpt_engine.config import PAPER_SHOTS, Method, RunConfig, options
-from mpt_engine.errors import MptError
+from mpt_engine.errors import InvalidInput, MptError
 from mpt_engine.grid import expand, parse_values
 from mpt_engine.presets import PRESETS
 from mpt_engine.run_state import RunStatus
 from mpt_engine.store import pending_runs
 from mpt_tui import state
-from mpt_tui.wording import in_app_words
+from mpt_tui.wording import LABELS, in_app_words
 
 # Every config option is a text field (a comma list) but those with widgets of their own.
 OWN_WIDGETS = ("method", "shots", "data")
 TEXT_FIELDS = tuple(spec for spec in options() if spec.name not in OWN_WIDGETS)
 UNDER_METHODS = 2  # seeds and backbone sit under the methods
-# What engine messages call a field (--seed, aux_size), as the form labels it.
-LABELS = {spec.name: spec.shown for spec in options()}
+# The widget of each option an engine error may name that is not a text field of its own.
+WIDGETS = {"shots": "#shots-custom", "gpus": "#gpus", "gpus_per_run": "#gpus"}
 DATA_CHOICES = ("hub", "local", "synthetic")
 
 
@@ -155,11 +155,9 @@ class LauncherScreen(Screen):
 
     def gpu_slots(self) -> list[str]:
         """Local: the GPU indices to run on in parallel (none: one run at a time)."""
-        text = self.query_one("#gpus", Input).value.strip()
-        slots = [slot.strip() for slot in text.split(",")] if text else []
-        if not all(slot.isdigit() for slot in slots):
-            raise MptError("GPUs: expected indices like 0,1")
-        return slots
+        from mpt_engine.launch import gpu_slots  # imports torch: not before a plan is made
+
+        return gpu_slots(self.query_one("#gpus", Input).value)
 
     def slurm_options(self):
         """Slurm: the partition and the GPUs of each array task (default 1)."""
@@ -167,7 +165,10 @@ class LauncherScreen(Screen):
 
         text = self.query_one("#gpus", Input).value.strip() or "1"
         if not text.isdigit():
-            raise MptError("GPUs per run: expected a number such as 1 (0 on a CPU cluster)")
+            raise InvalidInput(
+                "{gpus_per_run}: expected a number such as 1 (0 on a CPU cluster)",
+                field="gpus_per_run",
+            )
         partition = self.query_one("#partition", Input).value.strip() or None
         return SlurmOptions(partition=partition, gpus_per_run=int(text))
 
@@ -212,12 +213,21 @@ class LauncherScreen(Screen):
                     for value in parse_values(field, text):
                         RunConfig(**{field: value})
             except (MptError, ValueError) as problem:
-                message = in_app_words(problem, LABELS)
+                message = in_app_words(problem)
         widget.set_class(bool(message), "invalid")
         if message:
             self.errors[widget.id] = message
         else:
             self.errors.pop(widget.id, None)
+
+    def _mark_plan_problem(self, field: str | None) -> None:
+        """Mark the field a problem of the whole plan names (prompt length against max length,
+        a model folder that is not one); unmark the last one."""
+        for widget in self.query(".plan-invalid"):
+            widget.remove_class("plan-invalid")
+        found = self.query(WIDGETS.get(field, f"#field-{field}")) if field else None
+        if found:
+            found.first().add_class("plan-invalid")
 
     def plan(self):
         """The runs the form describes, their precision resolved for where they train (as the
@@ -236,12 +246,14 @@ class LauncherScreen(Screen):
         plan = self.query_one("#plan", Static)
         button = self.query_one("#launch", Button)
         problems = list(self.errors.values())
+        self._mark_plan_problem(None)
         if not problems:
             try:
                 configs = self.plan()
                 self.slurm_options() if self.on_slurm() else self.gpu_slots()
             except (MptError, ValueError) as problem:
-                problems = [in_app_words(problem, LABELS)]
+                problems = [in_app_words(problem)]
+                self._mark_plan_problem(getattr(problem, "field", None))
         if problems:
             lines = (Text.assemble(("✗ ", "bold red"), problem) for problem in problems)
             plan.update(Text("\n").join(lines))
@@ -313,7 +325,7 @@ class LauncherScreen(Screen):
             slurm = self.slurm_options() if self.on_slurm() else None
             slots = [] if slurm else self.gpu_slots()
         except (MptError, ValueError) as problem:
-            self.notify(in_app_words(problem, LABELS), severity="error")
+            self.notify(in_app_words(problem), severity="error")
             return
         state.save(self.form_values())
         if slurm:

@@ -139,7 +139,7 @@ class ResultsScreen(Screen):
             table = build()
         except MptError as problem:
             widget.clear(columns=True)
-            note.update(f"[dim]{problem}[/]")
+            note.update(Text(in_app_words(problem), style="dim"))
             return None
         report_table.fill(widget, table)
         note.update(f"[b]{table.title}[/]  [dim]{' · '.join(table.notes)}[/]")
