@@ -105,7 +105,8 @@ def truncate_second_first(
 def _excess(first: list[int], second: list[int], budget: int) -> int:
     if budget < 2:
         raise InvalidInput(
-            f"{{max_length}} leaves {budget} tokens for premise and hypothesis; raise {{max_length}}",
+            f"{{max_length}} leaves {budget} tokens for premise and hypothesis; "
+            "raise {max_length}",
             field="max_length",
         )
     return len(first) + len(second) - budget
