@@ -27,7 +27,7 @@ from mpt_engine.config import (
     TranslatorKind,
 )
 from mpt_engine.errors import InvalidInput
-from mpt_engine.sources import check_sources
+from mpt_engine.sources import check_sources, default_data
 
 SEEDS = (1, 2, 3, 4, 5)
 # The paper does not state k for Figures 4-5; we use Table II's 64 shots.
@@ -213,7 +213,7 @@ def build_config(
     if preset is not None and preset not in PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values: dict[str, Any] = dict(PRESETS[preset].settings) if preset else {}
-    if environ.get("MPT_DATA_DIR"):
+    if default_data(environ) is DataKind.LOCAL:
         values["data"] = DataKind.LOCAL
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = RunConfig(**values).resolved(auto_precision)

@@ -11,16 +11,29 @@ from mpt_engine.config import E5_MODEL, TINY_MODEL, DataKind, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+DATA_DIR = "MPT_DATA_DIR"  # names a local data folder in the layout of shared/data
+
+
+def default_data(environ: Mapping[str, str] = os.environ) -> DataKind:
+    """What runs read unless told otherwise: the folder MPT_DATA_DIR names, else the hub."""
+    return DataKind.LOCAL if environ.get(DATA_DIR) else DataKind.HUB
+
+
+def data_folder(environ: Mapping[str, str] = os.environ) -> str:
+    """The local data folder; InvalidInput when MPT_DATA_DIR is unset, SourceUnavailable when
+    it names no folder."""
+    root = environ.get(DATA_DIR)
+    if not root:
+        raise InvalidInput(f"data 'local' needs {DATA_DIR} to name the data folder", field="data")
+    if not os.path.isdir(os.path.expanduser(root)):
+        raise SourceUnavailable(f"{DATA_DIR} {root} is not a folder")
+    return root
 
 
 def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:
     """What can be checked before anything is loaded: the data folder and the model reference."""
     if config.data is DataKind.LOCAL:
-        root = environ.get("MPT_DATA_DIR")
-        if not root:
-            raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
-        if not os.path.isdir(os.path.expanduser(root)):
-            raise SourceUnavailable(f"MPT_DATA_DIR {root} is not a folder")
+        data_folder(environ)
     if config.model == E5_MODEL:
         from mpt_engine.e5small.build import check_available
 

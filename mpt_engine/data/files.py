@@ -21,6 +21,7 @@ from mpt_engine.data.aux import PAWSX_XNLI_LANGUAGES, paws15_path
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES, XNLI_LANGUAGES
+from mpt_engine.sources import DATA_DIR
 
 MISSING = "missing"  # loading the run reports the missing file, with its own message
 _hashes: dict[tuple, str] = {}
@@ -76,7 +77,7 @@ def content_hash(path: Path) -> str:
 
 def data_digest(config: RunConfig, environ: Mapping[str, str] = os.environ) -> str | None:
     """A hash of the content of the files the run reads, None when it reads none."""
-    files = data_files(config, environ.get("MPT_DATA_DIR"))
+    files = data_files(config, environ.get(DATA_DIR))
     if not files:
         return None
     contents = {role: content_hash(path) for role, path in files.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 from mpt_engine.config import DataKind, Method, RunConfig, SplitKind
@@ -13,20 +12,18 @@ from mpt_engine.data.local import LocalSource
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import LABELS, SOURCE_LANGUAGE, XNLI_LANGUAGES
+from mpt_engine.sources import data_folder
 
 
-def open_source(kind: DataKind, data_dir: str | None = None):
+def open_source(kind: DataKind):
     if kind is DataKind.LOCAL:
-        root = data_dir or os.environ.get("MPT_DATA_DIR")
-        if not root:
-            raise InvalidInput("data 'local' needs MPT_DATA_DIR to name the data folder")
-        return LocalSource(root)
+        return LocalSource(data_folder())
     return HubSource() if kind is DataKind.HUB else SyntheticSource()
 
 
-def load_task_data(config: RunConfig, data_dir: str | None = None) -> TaskData:
+def load_task_data(config: RunConfig) -> TaskData:
     config = config.resolved()
-    source = open_source(config.data, data_dir)
+    source = open_source(config.data)
     if config.split is SplitKind.PAPER:
         train = source.paper_split("train", config.shots)
         dev = source.paper_split("dev", config.shots)

@@ -129,11 +129,10 @@ def build(folder: Path) -> dict[str, float]:
 
 def fitting_texts() -> dict[str, list[str]]:
     """Distinct XNLI dev sentences per language, in file order (never test sentences)."""
-    from mpt_engine.data.hub import HubSource
-    from mpt_engine.data.local import LocalSource
+    from mpt_engine.data.task import open_source
+    from mpt_engine.sources import default_data
 
-    root = os.environ.get("MPT_DATA_DIR")
-    source = LocalSource(root) if root else HubSource()
+    source = open_source(default_data())
     try:
         rows = {language: source.xnli("dev", language) for language in XNLI_LANGUAGES}
     except SourceUnavailable as error:

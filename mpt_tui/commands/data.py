@@ -32,16 +32,16 @@ def build_paws15(
     force: Annotated[bool, typer.Option("--force", help="rebuild even if cached")] = False,
 ) -> None:
     """Rebuild the paper's PAWS-15 auxiliary corpus with an open MT model (for --aux paws15)."""
-    import os
 
     from mpt_engine.data.aux import paws15_path
     from mpt_engine.data.task import open_source
     from mpt_engine.errors import InvalidInput
     from mpt_engine.paws15 import build
+    from mpt_engine.sources import default_data
 
     if size < 1 or batch_size < 1 or beams < 1:
         raise InvalidInput("--size, --batch-size and --beams must be at least 1")
-    kind = data or (DataKind.LOCAL if os.environ.get("MPT_DATA_DIR") else DataKind.HUB)
+    kind = data or default_data()
     path = paws15_path()
     manifest = path.with_name("manifest.json")
     if path.exists() and manifest.exists() and not force:
