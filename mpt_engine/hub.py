@@ -21,16 +21,14 @@ MODEL_HINT = "pass {model} PATH for a local model folder, or {model} tiny"
 
 @functools.cache
 def offline() -> bool:
+    """Whether the hub is out of reach (asked once per process). It only answers: each loader
+    is told to use its cache (local_files_only, data.hub's offline datasets), and the
+    environment that child processes inherit is left as it was."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return True
     endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname, port), timeout=3).close()
-    except OSError:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # read by huggingface_hub/datasets when first imported
-        return True
-    return False
+    return not reachable(endpoint.hostname or "", port)
 
 
 def reachable(host: str, port: int = 443) -> bool:

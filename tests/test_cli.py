@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,33 @@ def test_offline_default_run_says_what_to_do(tmp_path):
     assert len(message.splitlines()) == 1 and "Traceback" not in message
     for remedy in ("--model PATH", "MPT_DATA_DIR", "--preset smoke"):
         assert remedy in message
+
+
+def test_an_unreachable_hub_is_found_without_changing_the_environment(tmp_path):
+    """Unreachable (not declared offline): datasets goes to its empty cache at once and says so,
+    and HF_HUB_OFFLINE is not set behind the user's back for children to inherit."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    code = textwrap.dedent(
+        """
+        import os
+        from mpt_engine import hub
+        from mpt_engine.data.hub import HubSource
+        from mpt_engine.errors import SourceUnavailable
+        assert hub.offline()
+        try:
+            HubSource().xnli("test", "de")
+        except SourceUnavailable as error:
+            print(error)
+        print("HF_HUB_OFFLINE" in os.environ)
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    said, environment_changed = completed.stdout.strip().splitlines()
+    assert "the hub is unreachable and it is not cached" in said, completed.stderr
+    assert environment_changed == "False"
 
 
 def test_a_grid_whose_source_is_offline_exits_with_the_sources_code(capsys):

@@ -6,7 +6,9 @@ from the repository of Zhao & Schütze (2021) and cached.
 
 from __future__ import annotations
 
+import contextlib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from mpt_engine import hub
@@ -45,15 +47,31 @@ class HubSource:
 
 def _load(dataset: str, config: str, split: str):
     offline = hub.offline()
-    import datasets  # heavy; imported after the probe so that HF_HUB_OFFLINE takes effect
-
     try:
-        return datasets.load_dataset(dataset, config, split=split)
+        with _datasets_offline(offline):
+            import datasets
+
+            return datasets.load_dataset(dataset, config, split=split)
     except (ConnectionError, OSError, ValueError) as error:
         reason = "the hub is unreachable and it is not cached" if offline else str(error)
         raise SourceUnavailable(
             f"cannot load {dataset} ({config}, {split}): {reason}; {hub.DATA_HINT}"
         ) from None
+
+
+@contextlib.contextmanager
+def _datasets_offline(offline: bool) -> Iterator[None]:
+    """datasets in its offline mode for the block when the hub is out of reach, so that it goes
+    to its cache at once instead of trying the hub first. datasets reads HF_HUB_OFFLINE once, at
+    import, into its config: set there for the block and restored, never in the environment."""
+    import datasets
+
+    saved = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = saved or offline
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = saved
 
 
 def _download(url: str, path: Path) -> None:
