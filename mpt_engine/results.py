@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,20 +72,33 @@ def read_run(folder: Path) -> StoredRun:
     return StoredRun(folder.name, folder, config, store.status(folder.name, result), result, record)
 
 
+def run_folders(store: RunStore) -> list[Path]:
+    """The store's folders that may be runs (read_run says which are), by name."""
+    if not store.root.is_dir():
+        return []
+    entries = (entry for entry in os.scandir(store.root) if not entry.name.startswith("."))
+    folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) or e.is_symlink()]
+    return sorted(folders)
+
+
+def read_or_skip(folder: Path, warnings: list[str]) -> StoredRun | None:
+    """The run in the folder, or None with a warning saying why it is skipped."""
+    try:
+        return read_run(folder)
+    except InvalidInput as error:
+        warnings.append(f"skipped {error}")
+        return None
+
+
+def oldest_first(runs: Iterable[StoredRun]) -> list[StoredRun]:
+    return sorted(runs, key=lambda run: (run.started_at, run.run_id))
+
+
 def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
     """All runs, oldest first, and one warning per folder that was skipped."""
-    runs, warnings = [], []
-    if not store.root.is_dir():
-        return runs, warnings
-    for folder in sorted(store.root.iterdir()):
-        if folder.name.startswith(".") or not (folder.is_dir() or folder.is_symlink()):
-            continue
-        try:
-            runs.append(read_run(folder))
-        except InvalidInput as error:
-            warnings.append(f"skipped {error}")
-    runs.sort(key=lambda run: (run.started_at, run.run_id))
-    return runs, warnings
+    warnings: list[str] = []
+    runs = [read_or_skip(folder, warnings) for folder in run_folders(store)]
+    return oldest_first(run for run in runs if run is not None), warnings
 
 
 def parse_where(text: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from mpt_engine.config import RunConfig
 from mpt_engine.events import RunSkipped
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 from mpt_engine.store import RunStore, pending_runs, read_events
+from mpt_engine.store_index import StoreIndex
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.help import HelpScreen
@@ -23,6 +24,8 @@ from mpt_tui.screens.launcher import LauncherScreen
 from mpt_tui.screens.live import LiveScreen
 from mpt_tui.screens.results import ResultsScreen
 from mpt_tui.wording import in_app_words
+
+STORE_POLL_SECONDS = 1.0
 
 
 class MptApp(App):
@@ -42,15 +45,32 @@ class MptApp(App):
     ]
 
     runs_changed: var[int] = var(0)  # bumped whenever `runs` changes; the live screen watches
+    store_changed: var[int] = var(0)  # bumped whenever `index` changes; the other screens watch
 
     def __init__(self) -> None:
         super().__init__()
+        self.index = StoreIndex(RunStore())  # every run in the store, headless ones too
         self.runs: dict[str, RunState] = {}
         self.launched: dict[str, RunConfig] = {}  # the configs of the runs queued here
         self.pool = None
         self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
         self.elsewhere: list[RunConfig] = []  # runs another process trains (another grid)
         self.polling = False
+
+    # -- the store -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.index.refresh()
+        self.set_interval(STORE_POLL_SECONDS, self.follow_store)
+
+    @work(thread=True, exclusive=True, group="store-follow", exit_on_error=False)
+    def follow_store(self) -> None:
+        """Reread the runs whose folders changed (stat calls when none did)."""
+        if self.index.refresh():
+            self.call_from_thread(self._store_refreshed)
+
+    def _store_refreshed(self) -> None:
+        self.store_changed += 1
 
     # -- runs ------------------------------------------------------------------------------
 

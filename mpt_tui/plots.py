@@ -1,4 +1,5 @@
-"""Figures drawn in the terminal with plotext (the files are written by mpt_engine.figures)."""
+"""Figures drawn in the terminal with plotext (the files are written by mpt_engine.figures): the
+CLI prints them with plotext's module, the app draws each on its own PlotextPlot."""
 
 from __future__ import annotations
 
@@ -13,30 +14,31 @@ def render(figure: Figure, width: int = 80, height: int = 16) -> Text:
 
 
 def render_panel(panel: Panel, width: int, height: int) -> Text:
-    """A panel as a plotext chart. plotext keeps global state: call from one thread only."""
+    """A panel as a plotext chart. plotext's module keeps global state: the CLI's, one thread."""
     import plotext
 
     plotext.clf()
     plotext.theme("clear")
     plotext.plotsize(max(width, 20), max(height, 5))
-    _draw(plotext, panel)
-    ticks = integer_ticks(panel, width)
-    if ticks:
-        plotext.xticks(ticks)
-    plotext.title(panel.title)
-    plotext.xlabel(panel.xlabel)
+    draw(plotext, panel, width)
     return Text.from_ansi(plotext.build())
 
 
-def _draw(plotext, panel: Panel) -> None:
+def draw(plt, panel: Panel, width: int) -> None:
+    """The panel's series, ticks, title and label on `plt`: plotext's module, or a plot's own."""
     if panel.kind == "bar":
         names = [str(name) for series in panel.series for name in series.x]
         values = [value for series in panel.series for value in series.y]
-        plotext.bar(names, values)
-        return
-    for series in panel.series:
-        if series.x:
-            plotext.plot(series.x, series.y, label=series.label, marker="hd")
+        plt.bar(names, values)
+    else:
+        for series in panel.series:
+            if series.x:
+                plt.plot(series.x, series.y, label=series.label, marker="hd")
+    ticks = integer_ticks(panel, width)
+    if ticks:
+        plt.xticks(ticks)
+    plt.title(panel.title)
+    plt.xlabel(panel.xlabel)
 
 
 def integer_ticks(panel: Panel, width: int) -> list[int]:

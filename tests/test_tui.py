@@ -439,3 +439,24 @@ async def test_a_malformed_state_file_is_ignored_with_a_notice(tmp_path, content
         assert shots in ([], [4])  # what could be read of it, and nothing else
     assert app.return_code in (None, 0)
     assert content.startswith(b'{"') or any("ignored" in message for message in said)
+
+
+async def test_runs_trained_headless_appear_in_the_results_and_the_plan(monkeypatch):
+    """The store index follows runs another process trains: the results list gains them and
+    the launcher's plan counts them finished, with no keystroke; the store is not reread when
+    nothing changed."""
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_smoke_form(pilot, app, epochs="1")
+        plan = app.screen.query_one("#plan")
+        assert "0 finished" in str(plan.render())
+        config = build_config("smoke", {"method": "mpt", "epochs": 1, "seed": 1}, environ={})
+        await asyncio.to_thread(lambda: list(execute(config, RunStore())))  # "mpt run" elsewhere
+        await wait_for(pilot, lambda: "1 finished" in str(plan.render()), timeout=10)
+        await pilot.press("f4")
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, timeout=10)
+        reads = []
+        monkeypatch.setattr("mpt_engine.store_index.read_or_skip", lambda *a: reads.append(a))
+        await pilot.pause(2.5)  # two polls of an unchanged store
+        assert reads == [] and table.row_count == 1

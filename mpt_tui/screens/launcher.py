@@ -104,6 +104,15 @@ class LauncherScreen(Screen):
         self._update_placeholders()
         self._describe_preset()
         self.refresh_plan()
+        # Runs finishing anywhere change what is left to run.
+        self.watch(self.app, "store_changed", self._store_changed, init=False)
+
+    def _store_changed(self) -> None:
+        if self.is_current:
+            self.refresh_plan()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_plan()
 
     # -- reading the form --------------------------------------------------------------------
 
@@ -240,8 +249,7 @@ class LauncherScreen(Screen):
         return local_grid(self._preset(), self.lists(), slots=self.gpu_slots(), environ=os.environ)
 
     def refresh_plan(self) -> None:
-        from mpt_engine.results import estimate_seconds, load_runs
-        from mpt_engine.store import RunStore
+        from mpt_engine.results import estimate_seconds
 
         plan = self.query_one("#plan", Static)
         button = self.query_one("#launch", Button)
@@ -259,8 +267,7 @@ class LauncherScreen(Screen):
             plan.update(Text("\n").join(lines))
             button.disabled = True
             return
-        store = RunStore()
-        runs, _ = load_runs(store)
+        runs = self.app.index.runs()
         statuses = {run.run_id: run.status for run in runs}
         todo = pending_runs(configs, lambda run_id: statuses.get(run_id, RunStatus.NEW))
         seconds = estimate_seconds(todo, runs)

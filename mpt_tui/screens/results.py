@@ -23,10 +23,9 @@ from textual.widgets import (
 from mpt_engine.errors import MptError
 from mpt_engine.record import minute
 from mpt_engine.reports import compare, families, runs_table, table1
-from mpt_engine.results import StoredRun, load_runs, parse_where, select
+from mpt_engine.results import StoredRun, parse_where, select
 from mpt_engine.run_state import RunState, RunStatus
 from mpt_engine.stats import TTest
-from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.live import STATUS_STYLES
@@ -73,25 +72,28 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.store = RunStore()
         self.runs: list[StoredRun] = []
         self.sort = ("started", False)
-        self.signature: tuple = ()
         self.tables: dict[str, ResultTable | None] = {}
-        self.reload()
-        self.set_interval(2.0, self.reload)
+        self.warned = False
+        self.watch(self.app, "store_changed", self._store_changed, init=False)
 
     # -- data ------------------------------------------------------------------------------
 
-    def reload(self, force: bool = False) -> None:
-        """Read the store again; rebuild the views when something changed."""
-        runs, warnings = load_runs(self.store)
-        signature = tuple((r.run_id, r.status, _progress(r)) for r in runs)
-        if signature == self.signature and not force:
-            return
-        if warnings and not self.signature:
+    def _store_changed(self) -> None:
+        if self.is_current:  # else when shown again
+            self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """The runs as the app's store index has them (it rereads what changed)."""
+        self.runs = self.app.index.runs()
+        warnings = self.app.index.warnings()
+        if warnings and not self.warned:
             self.notify("\n".join(warnings[:3]), title="skipped folders", severity="warning")
-        self.signature, self.runs = signature, runs
+            self.warned = True
         self.rebuild()
 
     def selected_runs(self) -> list[StoredRun]:

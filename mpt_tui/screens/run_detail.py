@@ -1,5 +1,5 @@
 """One run from the store: config, record, loss curves and the 15-language grid; a run still
-training updates as its events.jsonl grows."""
+training updates as the app's store index sees its folder change."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mpt_engine.results import StoredRun, read_run
-from mpt_engine.run_state import RunState, RunStatus
+from mpt_engine.results import StoredRun
+from mpt_engine.run_state import RunState
 from mpt_tui.render import run_summary
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
 from mpt_tui.widgets.loss_plot import LossPlot
 
-# A run in these states changes no more unless trained again: no need to follow it.
-SETTLED = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.DIVERGED)
 SETTINGS_ROOM = 32  # characters of the settings column (40) left by its scrollbar and padding
 
 
@@ -51,11 +49,16 @@ class RunDetailScreen(Screen):
                 long.append(Text.assemble((field, "bold"), "\n", value))
         self.query_one("#settings-long", Static).update(Text("\n").join(long))
         self.refresh_run()
-        if self.stored.status not in SETTLED:
-            self.set_interval(1.0, self.refresh_run)
+        self.watch(self.app, "store_changed", self._store_changed, init=False)
+
+    def _store_changed(self) -> None:
+        """The run again when its folder changed (the index replaces a run it rereads)."""
+        latest = self.app.index.run(self.stored.run_id)
+        if latest is not None and latest is not self.stored:
+            self.stored = latest
+            self.refresh_run()
 
     def refresh_run(self) -> None:
-        self.stored = read_run(self.stored.folder)
         stored = self.stored
         run = RunState.from_events(stored.run_id, stored.events(), stored.status)
         average = stored.result["average"] if stored.result else run.average

@@ -1,21 +1,26 @@
-"""Live loss curves (total, CE, KL) per training step, drawn with plotext."""
+"""Live loss curves (total, CE, KL) per training step, on a plot of its own (textual-plotext's
+PlotextPlot: plotext's module keeps one global figure, which is not safe across widgets)."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual_plotext import PlotextPlot
 
 from mpt_engine.figures import loss_figure
 from mpt_engine.run_state import RunState
-from mpt_tui.plots import render_panel
+from mpt_tui.plots import draw
 
 
-class LossPlot(Static):
+class LossPlot(PlotextPlot):
     DEFAULT_CSS = "LossPlot { height: 1fr; min-height: 8; }"
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("no training steps yet", **kwargs)
+        super().__init__(**kwargs)
         self.run: RunState | None = None
         self.drawn_steps = -1
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.plt.title("no training steps yet")
 
     def show(self, run: RunState | None) -> None:
         self.run = run
@@ -28,12 +33,14 @@ class LossPlot(Static):
         if not force and steps == self.drawn_steps:
             return
         self.drawn_steps = steps
+        self.plt.clear_figure()
         if run is None or not steps:
-            self.update("no training steps yet")
-            return
-        losses = loss_figure(run.run_id, [step.to_dict() for step in run.steps]).panels[0]
-        losses.title = f"losses  (step {steps}/{run.total_steps})"
-        self.update(render_panel(losses, self.size.width, self.size.height))
+            self.plt.title("no training steps yet")
+        else:
+            losses = loss_figure(run.run_id, [step.to_dict() for step in run.steps]).panels[0]
+            losses.title = f"losses  (step {steps}/{run.total_steps})"
+            draw(self.plt, losses, self.size.width)
+        self.refresh()
 
     def on_resize(self) -> None:
         self.redraw(force=True)
