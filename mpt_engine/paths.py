@@ -37,6 +37,11 @@ def runs_dir() -> Path:
     return home() / RUNS
 
 
+def tensorboard_dir() -> Path:
+    """Where runs logged with --log tensorboard write their event files, one folder each."""
+    return home() / "tensorboard"
+
+
 def slurm_dir() -> Path:
     """Slurm submissions (submissions.jsonl) and the array tasks' logs (jobs/)."""
     return home() / "slurm"

@@ -16,24 +16,28 @@ from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, TestEvaluated
 from mpt_engine.run_state import RunStatus
 from mpt_engine.store import RunFolder, RunStore
+from mpt_engine.trackers import TrackerFeed
 from mpt_engine.train import Trainer
 
 
 @dataclass(frozen=True)
 class Execution:
     """How runs execute, not what they compute (so none of it is in a run's id): the device,
-    whether the model is compiled, whether the best state is kept for `mpt predict`."""
+    whether the model is compiled, whether the best state is kept for `mpt predict`, and the
+    trackers its events also go to (trackers.TRACKERS)."""
 
     device: str = "auto"
     compile: bool = False
     save_checkpoint: bool = False
+    log: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> Execution:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        return cls(**values | {"log": tuple(values.get("log", ()))})
 
 
 def execute(
@@ -62,24 +66,25 @@ def execute(
             raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
         if store.result(config.run_id) is not None:
             raise RunClaimed(f"run {config.run_id} finished meanwhile")
-        yield from _train(trainer, store, execution.save_checkpoint, annotations or {})
+        yield from _train(trainer, store, execution, annotations or {})
 
 
 def _train(
-    trainer: Trainer, store: RunStore, save_checkpoint: bool, annotations: Mapping[str, Any]
+    trainer: Trainer, store: RunStore, execution: Execution, annotations: Mapping[str, Any]
 ) -> Iterator[Event]:
     config = trainer.config
     record = records.collect()
     record.update(annotations, **trainer.record())
     run = RunFolder(store.home, config.run_id)
     predictions: dict[str, list[int]] = {}
+    feed = TrackerFeed(execution.log, config.run_id, config.to_dict(), record)
     try:
         store.begin(config.run_id, config.to_dict(), record)
         for event in trainer.events():
             if isinstance(event, TestEvaluated):
                 predictions[event.language] = event.predictions
             if isinstance(event, RunFinished):  # result.json first: the event follows a result
-                if save_checkpoint:
+                if execution.save_checkpoint:
                     trainer.save_checkpoint(run.folder / "checkpoint")
                 record["finished_at"] = records.now()
                 run.write_record(record)
@@ -87,24 +92,29 @@ def _train(
                 del result["event"]
                 run.finish(result, predictions)
             run.append_event(event.to_json())
+            feed.send(event)
             yield event
     except GeneratorExit:  # the caller stopped consuming (Ctrl-C, SIGTERM): not finished
-        _record_stop(run, config.run_id, KeyboardInterrupt())
+        _record_stop(run, config.run_id, KeyboardInterrupt(), feed)
         raise
     except BaseException as error:
-        _record_stop(run, config.run_id, error)
+        _record_stop(run, config.run_id, error, feed)
         raise
+    finally:
+        feed.close()
 
 
-def _record_stop(run: RunFolder, run_id: str, error: BaseException) -> None:
+def _record_stop(run: RunFolder, run_id: str, error: BaseException, feed: TrackerFeed) -> None:
     """The event saying why a run stopped; none once its result is stored (an interrupt that
     lands just after it does not undo a finished run), nor when its folder was never begun."""
     if isinstance(error, RunClaimed) or os.path.lexists(run.folder / "result.json"):
         return
     if not os.path.lexists(run.folder / "config.json"):
         return
+    stopped = failure(run_id, error)
+    feed.send(stopped)
     with contextlib.suppress(MptError):  # the store itself may be what failed
-        run.append_event(failure(run_id, error).to_json())
+        run.append_event(stopped.to_json())
 
 
 def finished_result(store: RunStore, run_id: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
@@ -24,6 +24,9 @@ from mpt_engine.paths import slurm_dir
 from mpt_engine.record import now
 from mpt_engine.run_state import DONE, UNFINISHED, RunStatus
 from mpt_engine.store import RunStore
+
+if TYPE_CHECKING:
+    from mpt_engine.runner import Execution  # imports torch; the front ends do not need it yet
 
 # Slurm states of a task in the queue that mean it runs; any other (PENDING, CONFIGURING,
 # REQUEUED, a hold...) means it waits.
@@ -126,9 +129,13 @@ def grid_status(configs: Sequence[RunConfig], store: RunStore) -> list[tuple[Run
 
 
 def submit(
-    configs: Sequence[RunConfig], store: RunStore, options: SlurmOptions
+    configs: Sequence[RunConfig],
+    store: RunStore,
+    options: SlurmOptions,
+    execution: Execution | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit the runs that are neither finished nor queued nor running, as one job array."""
+    """Submit the runs that are neither finished nor queued nor running, as one job array;
+    each task executes its run as `execution` says (checkpoint, trackers)."""
     if shutil.which("sbatch") is None:
         raise SourceUnavailable("no Slurm here: sbatch is not on the PATH; use {executor} local")
     try:
@@ -161,7 +168,8 @@ def submit(
         raise InvalidInput(f"Slurm options: {error}") from None
     with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's error: say it once
         try:
-            jobs = executor.map_array(run_task, [config.to_json() for config in todo])
+            how = (execution.to_json() if execution else "{}",) * len(todo)
+            jobs = executor.map_array(run_task, [config.to_json() for config in todo], how)
         except submitit.core.utils.FailedJobError as error:
             reason = (str(error).strip().splitlines() or ["no reason given"])[-1]
             raise SourceUnavailable(f"Slurm refused the job array: {reason}") from None
@@ -192,16 +200,17 @@ def cancel(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
     return jobs
 
 
-def run_task(config_json: str) -> dict[str, Any]:
+def run_task(config_json: str, execution_json: str = "{}") -> dict[str, Any]:
     """One array task, on a compute node: train the run into the shared store."""
-    from mpt_engine.runner import execute
+    from mpt_engine.runner import Execution, execute
 
     config = RunConfig.from_dict(json.loads(config_json))
     job = (
         f"{os.environ.get('SLURM_ARRAY_JOB_ID', '?')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '?')}"
     )
     result: dict[str, Any] = {"run_id": config.run_id, "job_id": job}
-    for event in execute(config, annotations={"slurm_job": job}):
+    execution = Execution.from_json(execution_json)
+    for event in execute(config, execution=execution, annotations={"slurm_job": job}):
         if event.kind == "result":
             result["average"] = event.average
     return result

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mpt_engine.config import ABLATION
+from mpt_engine.config import ABLATION, TRAINING
 from mpt_engine.errors import InvalidInput
 
 SLURM = "Slurm (--executor slurm)"
@@ -20,6 +20,27 @@ NoTranslator = Annotated[
         "--no-translator", help="ablation: p^T = p^S (--translator none)", rich_help_panel=ABLATION
     ),
 ]
+
+
+LogTo = Annotated[
+    str | None,
+    typer.Option(
+        "--log",
+        help="also send the events to trackers: tensorboard, mlflow, wandb (comma list; each "
+        "is an extra, pip install 'mpt[NAME]')",
+        rich_help_panel=TRAINING,
+    ),
+]
+
+
+def trackers_to_use(text: str | None) -> tuple[str, ...]:
+    """The trackers --log names that are installed; one warning for each that is not."""
+    from mpt_engine.trackers import missing_extras, parse_trackers
+
+    names = parse_trackers(text)
+    missing = missing_extras(names)
+    warn(f"{name} is not installed (pip install 'mpt[{name}]'): not logged" for name in missing)
+    return tuple(name for name in names if name not in missing)
 
 
 def with_no_translator(no_translator: bool, translator: str | None) -> str | None:

@@ -20,10 +20,12 @@ from mpt_engine.store import RunStore, pending_runs
 from mpt_engine.tables import count
 from mpt_tui.commands.common import (
     SLURM,
+    LogTo,
     NoTranslator,
     error_console,
     output_console,
     print_json,
+    trackers_to_use,
     warn,
     with_no_translator,
 )
@@ -56,6 +58,7 @@ def grid(
         bool,
         typer.Option("--compile", help="torch.compile the encoder (GPU)", rich_help_panel=TRAINING),
     ] = False,
+    log: LogTo = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list the runs and which are finished; train nothing")
     ] = False,
@@ -133,12 +136,14 @@ def grid(
         _cancel(configs, store)
     elif dry_run:
         _dry_run(configs, store, as_json)
-    elif slurm_options is not None:
-        _submit(configs, store, slurm_options, wait, as_json)
     else:
         from mpt_engine.runner import Execution
 
-        _run_here(configs, store, Execution(device, compile_model, save_checkpoint), slots, as_json)
+        execution = Execution(device, compile_model, save_checkpoint, trackers_to_use(log))
+        if slurm_options is not None:
+            _submit(configs, store, slurm_options, execution, wait, as_json)
+        else:
+            _run_here(configs, store, execution, slots, as_json)
 
 
 def _run_here(configs, store, execution, slots, as_json) -> None:
@@ -286,12 +291,12 @@ def _slurm_options(partition, gpus_per_run, minutes, max_parallel, options):
     return SlurmOptions(partition, gpus_per_run, minutes, max_parallel, extra)
 
 
-def _submit(configs, store, options, wait, as_json) -> None:
+def _submit(configs, store, options, execution, wait, as_json) -> None:
     import time as clock
 
     from mpt_engine.slurm import grid_status, submit
 
-    submitted = submit(configs, store, options)
+    submitted = submit(configs, store, options, execution)
     if as_json:
         for record in submitted:
             print_json(record)

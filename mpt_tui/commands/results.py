@@ -11,7 +11,14 @@ from mpt_engine.config import Method
 from mpt_engine.errors import InvalidInput
 from mpt_engine.presets import ABLATIONS
 from mpt_engine.stats import TTest
-from mpt_tui.commands.common import error_console, output_console, print_json, show_table, warn
+from mpt_tui.commands.common import (
+    error_console,
+    output_console,
+    print_json,
+    show_table,
+    trackers_to_use,
+    warn,
+)
 
 app = typer.Typer(
     help="Browse runs; the paper's tables, comparisons and figures; exports.",
@@ -146,6 +153,32 @@ def show(
         console.print(result_table(stored.result, console.width))
     if any(event.get("event") == "train_step" for event in events):
         _figure(loss_figure(stored.run_id, events), plot, "text")
+
+
+@app.command()
+def export(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="tensorboard, mlflow or wandb (comma list): where to replay the runs"
+        ),
+    ],
+    where: Where = None,
+) -> None:
+    """Replay finished runs from the store into trackers (as --log would have sent them)."""
+    from mpt_engine.errors import SourceUnavailable
+    from mpt_engine.run_state import RunStatus
+    from mpt_engine.trackers import replay
+
+    names = trackers_to_use(to)
+    if not names:
+        raise SourceUnavailable(f"no tracker of {{to}} {to} is installed")
+    runs = [run for run in _runs(where) if run.status is RunStatus.FINISHED]
+    for run in runs:
+        replay(names, run.run_id, run.config, run.record, run.events(), warn=lambda m: warn([m]))
+    error_console().print(
+        f"replayed {len(runs)} finished runs into {', '.join(names)}", highlight=False
+    )
 
 
 @app.command()

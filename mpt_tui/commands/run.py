@@ -10,10 +10,12 @@ import typer
 from mpt_engine.config import TRAINING, UNUSED_BY
 from mpt_engine.presets import PRESETS, build_config
 from mpt_tui.commands.common import (
+    LogTo,
     NoTranslator,
     error_console,
     output_console,
     print_json,
+    trackers_to_use,
     warn,
     with_no_translator,
 )
@@ -41,6 +43,7 @@ def run(
             help="keep the best state (safetensors) in the run folder, for mpt predict",
         ),
     ] = False,
+    log: LogTo = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="NDJSON events on stdout, the result object last")
     ] = False,
@@ -75,7 +78,8 @@ def run(
     from mpt_engine.runner import Execution, execute, failure, finished_result
     from mpt_tui.progress import RunProgress
 
-    events = execute(config, store, Execution(device, compile_model, save_checkpoint))
+    execution = Execution(device, compile_model, save_checkpoint, trackers_to_use(log))
+    events = execute(config, store, execution)
     try:
         with contextlib.closing(events):  # an interrupted run records itself as interrupted
             if as_json:
