@@ -34,6 +34,11 @@ def save(method, tokenizer, folder: Path) -> None:
     partial.rename(folder)
 
 
+def tokenizer_folder(run_folder: Path) -> Path:
+    """The checkpoint's tokenizer, as save_pretrained wrote it."""
+    return run_folder / "checkpoint" / "tokenizer"
+
+
 def load(run_folder: Path, device: str = "cpu"):
     """The method of a finished run with its best weights, ready to predict. A checkpoint that
     cannot be read, or no longer matches its configuration, is SourceUnavailable."""
@@ -55,7 +60,7 @@ def load(run_folder: Path, device: str = "cpu"):
     )
     config = RunConfig.from_dict(json.loads((run_folder / "config.json").read_text()))
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "tokenizer")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_folder(run_folder))
         backbone_config = transformers.AutoConfig.from_pretrained(folder / "backbone")
     except (OSError, ValueError) as error:
         raise SourceUnavailable(f"{damaged} ({error})") from None

@@ -1,11 +1,12 @@
-"""Classify new premise-hypothesis pairs with a finished run's checkpoint."""
+"""Classify new premise-hypothesis pairs with a finished run's checkpoint, or with a run
+exported in Hugging Face formats (hf_export)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from mpt_engine import checkpoint
+from mpt_engine import checkpoint, hf_export
 from mpt_engine.config import Method
 from mpt_engine.data.examples import Example
 from mpt_engine.errors import InvalidInput
@@ -14,16 +15,15 @@ from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.train import resolve_device
 
 
-def predict(
-    run_folder: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu"
-) -> list[int]:
+def predict(source: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu") -> list[int]:
     """Label indices (languages.LABELS; -1 when PCT's vocabulary argmax is no label word) of
     (example, language) pairs, the checkpoint loaded once and each language's pairs batched.
 
     MPT reads a target language (any code but en, XNLI's or not) with p^T, English with p^S.
     """
     device = str(resolve_device(device))
-    config, method = checkpoint.load(run_folder, device)
+    load = hf_export.load if hf_export.is_export(source) else checkpoint.load
+    config, method = load(source, device)
     languages = list(dict.fromkeys(language for _, language in pairs))
     if config.method is Method.PCT:
         for language in languages:

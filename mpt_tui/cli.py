@@ -15,6 +15,7 @@ import typer
 from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
 from mpt_tui.ascii import degrade_unencodable_output
 from mpt_tui.commands import data, results
+from mpt_tui.commands.export import export
 from mpt_tui.commands.grid import grid
 from mpt_tui.commands.options import flag
 from mpt_tui.commands.predict import predict
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command()(run)
 app.command()(grid)
 app.command()(predict)
+app.command()(export)
 app.add_typer(results.app, name="results")
 app.add_typer(data.app, name="data")
 

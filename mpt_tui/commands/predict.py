@@ -25,7 +25,11 @@ def check_language(code: str) -> str:
 
 def predict(
     run: Annotated[
-        str, typer.Argument(help="run id (or unique prefix) trained with --save-checkpoint")
+        str,
+        typer.Argument(
+            help="run id (or unique prefix) trained with --save-checkpoint, or a folder that "
+            "mpt export wrote"
+        ),
     ],
     premise: Annotated[str | None, typer.Option(help="the premise")] = None,
     hypothesis: Annotated[str | None, typer.Option(help="the hypothesis")] = None,
@@ -41,6 +45,7 @@ def predict(
 ) -> None:
     """Predict entailment, neutral or contradiction for each pair."""
     from mpt_engine.data.examples import Example
+    from mpt_engine.hf_export import is_export
     from mpt_engine.jsonl import check_text, read_jsonl
     from mpt_engine.languages import LABELS
     from mpt_engine.predict import predict as run_predict
@@ -62,7 +67,9 @@ def predict(
             (Example(row["premise"], row["hypothesis"]), check_language(str(row.get("lang", lang))))
             for _, row in read_jsonl(file, ("premise", "hypothesis"))
         ]
-    labels = run_predict(find_run(RunStore(), run).folder, pairs, device)
+    exported = Path(run).expanduser()
+    source = exported if is_export(exported) else find_run(RunStore(), run).folder
+    labels = run_predict(source, pairs, device)
     for (example, language), index in zip(pairs, labels, strict=True):
         label = LABELS[index] if index >= 0 else "other"
         if as_json:
