@@ -180,8 +180,8 @@ language:
 # {result["run_id"]}
 
 {str(config.method).upper()} on XNLI ({config.data} data), {config.shots} shots per class, seed
-{config.seed}, backbone `{config.model}`, trained with mpt, the tool for "Cross-Lingual Transfer for Natural
-Language Inference via Multilingual Prompt Translator" (Qiu et al.).
+{config.seed}, backbone `{config.model}`, trained with mpt, the tool for "Cross-Lingual
+Transfer for Natural Language Inference via Multilingual Prompt Translator" (Qiu et al.).
 
 | {header} | avg |
 |{"---|" * (len(accuracies) + 1)}
