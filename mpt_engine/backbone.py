@@ -19,16 +19,17 @@ from mpt_engine import hub
 from mpt_engine.config import E5_MODEL, TINY_MODEL
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import cache_entry, cached
-from mpt_engine.prompts import PCT_TEMPLATES, PCT_VERBALIZER, SOFT_PROMPT_VERBALIZER
 from mpt_engine.sources import local_model
+from mpt_engine.tasks import Task, load_task
 
 TINY_SHAPE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
 TINY_VOCAB = 4000
 
 
-def load_tokenizer(model: str, corpus: Iterable[str] = ()):
+def load_tokenizer(model: str, corpus: Iterable[str] = (), task: Task | None = None):
+    """The model's tokenizer; for `tiny`, one trained on the run's texts and its task's words."""
     if model == TINY_MODEL:
-        return tiny_tokenizer(corpus)
+        return tiny_tokenizer(corpus, task)
     from transformers import AutoTokenizer
 
     return load_pretrained(AutoTokenizer.from_pretrained, model)
@@ -105,11 +106,11 @@ def tiny_config(tokenizer, **extra):
     )
 
 
-def tiny_tokenizer(corpus: Iterable[str]):
+def tiny_tokenizer(corpus: Iterable[str], task: Task | None = None):
     """A BPE tokenizer in XLM-R's format, trained on `corpus` and cached by its content."""
     from transformers import AutoTokenizer
 
-    texts = [*corpus, *_template_words()]
+    texts = [*corpus, *_template_words(task or load_task())]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     folder = cache_entry("tokenizers") / f"tiny-v2-{TINY_VOCAB}-{digest}"  # v2: reproducible
     return cached(
@@ -119,11 +120,15 @@ def tiny_tokenizer(corpus: Iterable[str]):
     )
 
 
-def _template_words() -> list[str]:
-    """Words the templates and verbalizers need as whole tokens, repeated so BPE keeps them."""
-    words = [*SOFT_PROMPT_VERBALIZER.values(), *PCT_VERBALIZER.values(), ".", "?"]
+def _template_words(task: Task) -> list[str]:
+    """Words the task's templates and verbalizers need as whole tokens, repeated so BPE keeps
+    them."""
+    verbalizers = [task.verbalizer, *task.verbalizer_by_language.values(), task.pct_verbalizer]
+    cloze = dict.fromkeys((task.cloze.after_first, task.cloze.after_second, task.cloze.after_mask))
+    words = [*(word for words in verbalizers for word in words.values()), *cloze]
     templates = [
-        template.replace("<mask>", " ").replace("{}", " ") for template in PCT_TEMPLATES.values()
+        template.replace("<mask>", " ").replace("{}", " ")
+        for template in task.pct_templates.values()
     ]
     return [" ".join(words)] * 50 + templates * 50
 

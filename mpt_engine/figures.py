@@ -11,7 +11,6 @@ from typing import Any
 from mpt_engine.errors import InvalidInput
 from mpt_engine.paths import check_writable
 from mpt_engine.reports import AVERAGE
-from mpt_engine.stats import FAMILIES
 from mpt_engine.tables import ResultTable
 
 FILE_FORMATS = (".png", ".svg", ".pdf")
@@ -64,7 +63,8 @@ def family_figure(table: ResultTable) -> Figure:
     """Figure 3: gain of MPT relative to SP per language, one colour per family."""
     gain = table.value_columns.index("Gain %")
     panel = Panel(table.title, "language", "relative gain (%)", kind="bar")
-    for family in FAMILIES:
+    families = dict.fromkeys(row.labels[0] for row in table.rows)  # the task's, in its order
+    for family in families:
         rows = [row for row in table.rows if row.labels[0] == family and row.labels[1] != "all"]
         panel.series.append(
             Series(family, [row.labels[1] for row in rows], [row.cells[gain].value for row in rows])

@@ -25,8 +25,7 @@ from typing import Any
 from mpt_engine import checkpoint
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
-from mpt_engine.languages import LABELS, XNLI_LANGUAGES
-from mpt_engine.prompts import SOFT_PROMPT_VERBALIZER
+from mpt_engine.tasks import Task, load_task
 
 PROMPT_WEIGHTS = "prompt.safetensors"
 PROMPT_CONFIG = "prompt_config.json"
@@ -57,9 +56,10 @@ def export(run_folder: Path, out: Path, command: str) -> Path:
         model = method.model
         if getattr(model, "prompt_encoder", None) is not None:
             save_file(prompt_tensors(model), str(partial / PROMPT_WEIGHTS), {"format": FORMAT})
-        prompt_config = describe(config, result["run_id"])
+        task = load_task(config.task)
+        prompt_config = describe(config, task, result["run_id"])
         (partial / PROMPT_CONFIG).write_text(json.dumps(prompt_config, indent=2) + "\n")
-        (partial / "README.md").write_text(model_card(config, result, command))
+        (partial / "README.md").write_text(model_card(config, task, result, command))
         if out.exists():
             out.rmdir()
         partial.rename(out)
@@ -103,20 +103,21 @@ def prompt_tensors(model) -> dict[str, Any]:
     return {key: value.detach().float().contiguous().cpu() for key, value in tensors.items()}
 
 
-def describe(config: RunConfig, run_id: str) -> dict[str, Any]:
+def describe(config: RunConfig, task: Task, run_id: str) -> dict[str, Any]:
     uses_prompt = config.prompt_length is not None
+    words = task.words(task.source_language)
     return {
         "format": FORMAT,
         "version": VERSION,
         "run_id": run_id,
         "method": str(config.method),
-        "task": "xnli",
-        "labels": list(LABELS),
-        "label_words": [SOFT_PROMPT_VERBALIZER[label] for label in LABELS] if uses_prompt else None,
+        "task": task.name,
+        "labels": list(task.labels),
+        "label_words": [words[label] for label in task.labels] if uses_prompt else None,
         "prompt_length": config.prompt_length,
         "position": None if config.position is None else str(config.position),
         "translator": None if config.translator is None else str(config.translator),
-        "source_language": "en",
+        "source_language": task.source_language,
         "prompt_use": "source_prompt for English, target_prompt for every other language",
         "config": config.to_dict(),
     }
@@ -163,25 +164,26 @@ def _load_prompt(model, tensors: Mapping[str, Any]) -> None:
         getattr(model, name).load_state_dict(state, strict=True)
 
 
-def model_card(config: RunConfig, result: Mapping[str, Any], command: str) -> str:
+def model_card(config: RunConfig, task: Task, result: Mapping[str, Any], command: str) -> str:
     accuracies = result["per_language"]
-    shown = [language for language in XNLI_LANGUAGES if language in accuracies]
+    shown = [language for language in task.languages if language in accuracies]
     header = " | ".join(shown)
     values = " | ".join(f"{accuracies[language]:.1f}" for language in shown)
-    languages = "\n".join(f"- {language}" for language in XNLI_LANGUAGES)
+    languages = "\n".join(f"- {language}" for language in task.languages)
+    datasets = f"\ndatasets: [{task.hub['dataset']}]" if task.hub else ""
     return f"""---
 library_name: transformers
-tags: [mpt, multilingual-prompt-translator, prompt-tuning, xnli, few-shot]
-datasets: [facebook/xnli]
+tags: [mpt, multilingual-prompt-translator, prompt-tuning, {task.name}, few-shot]{datasets}
 language:
 {languages}
 ---
 
 # {result["run_id"]}
 
-{str(config.method).upper()} on XNLI ({config.data} data), {config.shots} shots per class, seed
-{config.seed}, backbone `{config.model}`, trained with mpt, the tool for "Cross-Lingual
-Transfer for Natural Language Inference via Multilingual Prompt Translator" (Qiu et al.).
+{str(config.method).upper()} on {task.name.upper()} ({config.data} data), {config.shots} shots per
+class, seed {config.seed}, backbone `{config.model}`, trained with mpt, the tool for
+"Cross-Lingual Transfer for Natural Language Inference via Multilingual Prompt Translator"
+(Qiu et al.).
 
 | {header} | avg |
 |{"---|" * (len(accuracies) + 1)}

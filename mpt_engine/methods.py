@@ -18,17 +18,16 @@ from mpt_engine import backbone
 from mpt_engine.config import Method, RunConfig, TranslatorKind
 from mpt_engine.data.examples import Example, TaskData
 from mpt_engine.encoding import Batch, Encoded, collate
-from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
-    SOFT_PROMPT_VERBALIZER,
     ClozeTemplate,
     CrossLingualTemplate,
     PairTemplate,
     label_word_ids,
     pct_label_ids,
 )
+from mpt_engine.tasks import Task, load_task
 
 
 @dataclass
@@ -95,9 +94,7 @@ class SoftPromptMethod:
     """SP (source prompt only, CE) and MPT (CE on English with p^S plus the KL alignment task on
     the auxiliary corpus with p^S and p^T; inference on target languages with p^T)."""
 
-    load_backbone = staticmethod(backbone.load_masked_lm)
-
-    def __init__(self, config: RunConfig, tokenizer, masked_lm):
+    def __init__(self, config: RunConfig, tokenizer, masked_lm, task: Task):
         is_mpt = config.method is Method.MPT
         self.alpha = config.alpha if is_mpt else 1.0
         self.backbone = masked_lm
@@ -107,15 +104,26 @@ class SoftPromptMethod:
             config.translator if is_mpt else TranslatorKind.NONE,
         )
         self.template = ClozeTemplate(
-            tokenizer, config.prompt_length, config.position, config.max_length
+            tokenizer, config.prompt_length, config.position, config.max_length, task.cloze
         )
-        self.label_ids = torch.tensor(label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER))
+        self.source_language = task.source_language
+        self.label_ids = torch.tensor(
+            label_word_ids(tokenizer, task.words(task.source_language), task.labels)
+        )
+        # A language with a verbalizer of its own reads its own words.
+        self.own_label_ids = {
+            language: torch.tensor(label_word_ids(tokenizer, words, task.labels))
+            for language, words in task.verbalizer_by_language.items()
+        }
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
 
-    def label_logits(self, batch: Batch, prompt: torch.Tensor) -> torch.Tensor:
-        """Eq. (2): the label words' logits at [MASK], (B, 3); their softmax is P^CLS."""
-        return self.model(batch, prompt, self.label_ids.to(batch.input_ids.device))
+    def label_logits(
+        self, batch: Batch, prompt: torch.Tensor, label_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Eq. (2): the label words' logits at [MASK], (B, labels); their softmax is P^CLS."""
+        rows = self.label_ids if label_ids is None else label_ids
+        return self.model(batch, prompt, rows.to(batch.input_ids.device))
 
     def prepare(self, data: TaskData) -> None:
         """Encode the training data once: English k-shot and, for MPT, both auxiliary sides."""
@@ -159,9 +167,9 @@ class SoftPromptMethod:
     def predict(self, batch: Batch, language: str) -> torch.Tensor:
         """p^S for the source language, p^T = Transl(p^S) for every target language (for SP the
         translator is the identity)."""
-        is_source = language == SOURCE_LANGUAGE
+        is_source = language == self.source_language
         prompt = self.model.source_prompt() if is_source else self.model.target_prompt()
-        return self.label_logits(batch, prompt).argmax(-1)
+        return self.label_logits(batch, prompt, self.own_label_ids.get(language)).argmax(-1)
 
 
 class CrossLingualTemplateMethod:
@@ -171,21 +179,21 @@ class CrossLingualTemplateMethod:
     token other than the gold label word is an error. Each test language uses its own template.
     """
 
-    load_backbone = staticmethod(backbone.load_masked_lm)
-
-    def __init__(self, config: RunConfig, tokenizer, masked_lm):
+    def __init__(self, config: RunConfig, tokenizer, masked_lm, task: Task):
+        task.check_pct()
         self.backbone = masked_lm
         self.model = PromptedMaskedLM(masked_lm)
-        self.template = CrossLingualTemplate(tokenizer, config.max_length)
-        self.label_ids = torch.tensor(pct_label_ids(tokenizer))
+        self.template = CrossLingualTemplate(tokenizer, config.max_length, task.pct_templates)
+        self.label_ids = torch.tensor(pct_label_ids(tokenizer, task))
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
         self.seed = config.seed
+        self.source_language, self.target_languages = task.source_language, task.target_languages
 
     def prepare(self, data: TaskData) -> None:
-        self.english_view = self.template.encode(data.train, SOURCE_LANGUAGE)
+        self.english_view = self.template.encode(data.train, self.source_language)
         rng = random.Random(self.seed)
-        languages = [rng.choice(TARGET_LANGUAGES) for _ in data.train]
+        languages = [rng.choice(self.target_languages) for _ in data.train]
         self.foreign_view = [
             self.template.encode([example], language)[0]
             for example, language in zip(data.train, languages, strict=True)
@@ -222,11 +230,9 @@ class CrossLingualTemplateMethod:
 class FineTuningMethod:
     """FT: a sequence-classification head on the pair encoding, the whole model trained."""
 
-    load_backbone = staticmethod(backbone.load_classifier)
-
     label_ids = None  # a classification head, no label words
 
-    def __init__(self, config: RunConfig, tokenizer, classifier):
+    def __init__(self, config: RunConfig, tokenizer, classifier, task: Task):
         self.backbone = self.model = classifier
         self.template = PairTemplate(tokenizer, config.max_length)
         self.pad_id = tokenizer.pad_token_id
@@ -274,10 +280,12 @@ def build_method(
 ) -> TrainingMethod:
     """The method of a run. Its backbone is loaded from config.model unless given (a checkpoint);
     with `data`, its training data is encoded too."""
-    method_class = METHODS[config.method]
-    method = method_class(
-        config, tokenizer, model or method_class.load_backbone(config.model, tokenizer)
-    )
+    task = load_task(config.task)
+    if model is None and config.method is Method.FT:
+        model = backbone.load_classifier(config.model, tokenizer, labels=len(task.labels))
+    elif model is None:
+        model = backbone.load_masked_lm(config.model, tokenizer)
+    method = METHODS[config.method](config, tokenizer, model, task)
     if data is not None:
         method.prepare(data)
     return method

@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import RunConfig
-from mpt_engine.reports import COLUMNS, P_FORMAT, PAPER_MPT_SETTINGS, table1, table2
+from mpt_engine.config import DEFAULT_TASK, RunConfig
+from mpt_engine.reports import P_FORMAT, PAPER_MPT_SETTINGS, table1, table2
 from mpt_engine.results import StoredRun
 from mpt_engine.stats import TTest
 from mpt_engine.tables import Cell, ResultTable, Row
@@ -26,11 +26,11 @@ def paper_results() -> dict[str, Any]:
 def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
     """Our Table I means beside the published ones, with the difference per cell."""
     published = paper_results()
-    ours = table1([run for run in runs if _paper_settings(run.config)])
+    ours = table1([run for run in xnli_runs(runs) if _paper_settings(run.config)])
     table = ResultTable(
         title=f"Ours vs the paper's Table I ({published['source']})",
         label_columns=[*ours.label_columns[:-1], "Source"],
-        value_columns=COLUMNS,
+        value_columns=ours.value_columns,
         notes=["ours: mean over seeds; Δ = ours − paper"],
     )
     for row in ours.rows:
@@ -53,7 +53,7 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
     """Our Table II beside the published one, with the difference per cell; p-values by the
     paper's own test unless `test` says otherwise."""
     published = paper_results()["table2_64_shots"]
-    ours = table2(runs, test)
+    ours = table2(xnli_runs(runs), test)
     table = ResultTable(
         title=f"Ours vs the paper's Table II ({paper_results()['source']})",
         label_columns=["Model", "Source"],
@@ -77,6 +77,11 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
         ]
         table.rows.append(Row([name, "Δ"], [*deltas, Cell(None)]))
     return table
+
+
+def xnli_runs(runs: Sequence[StoredRun]) -> list[StoredRun]:
+    """The runs of the paper's task: the published tables are XNLI's."""
+    return [run for run in runs if run.config.get("task", DEFAULT_TASK) == DEFAULT_TASK]
 
 
 def _paper_settings(config: Mapping[str, Any]) -> bool:

@@ -11,13 +11,16 @@ from mpt_engine.config import Method
 from mpt_engine.data.examples import Example
 from mpt_engine.errors import InvalidInput
 from mpt_engine.evaluate import predict_labels
-from mpt_engine.languages import XNLI_LANGUAGES
+from mpt_engine.tasks import load_task
 from mpt_engine.train import resolve_device
 
+OTHER = "other"  # PCT's answer when the vocabulary argmax is no label word
 
-def predict(source: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu") -> list[int]:
-    """Label indices (languages.LABELS; -1 when PCT's vocabulary argmax is no label word) of
-    (example, language) pairs, the checkpoint loaded once and each language's pairs batched.
+
+def predict(source: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu") -> list[str]:
+    """The label (its name in the run's task; "other" when PCT's vocabulary argmax is no label
+    word) of each (example, language) pair, the checkpoint loaded once and each language's
+    pairs batched.
 
     MPT reads a target language (any code but en, XNLI's or not) with p^T, English with p^S.
     """
@@ -25,17 +28,18 @@ def predict(source: Path, pairs: Sequence[tuple[Example, str]], device: str = "c
     load = hf_export.load if hf_export.is_export(source) else checkpoint.load
     config, method = load(source, device)
     languages = list(dict.fromkeys(language for _, language in pairs))
+    task = load_task(config.task)
     if config.method is Method.PCT:
         for language in languages:
-            if language not in XNLI_LANGUAGES:
+            if language not in task.pct_templates:
                 raise InvalidInput(
-                    f"PCT has templates for the XNLI languages only, not {language!r}"
+                    f"PCT has templates for the {task.name} languages only, not {language!r}"
                 )
-    labels = [0] * len(pairs)
+    labels = [OTHER] * len(pairs)
     for language in languages:
         indices = [i for i, (_, of) in enumerate(pairs) if of == language]
         examples = [pairs[i][0] for i in indices]
         predicted = predict_labels(method, examples, language, config.eval_batch_size, device)
         for index, label in zip(indices, predicted, strict=True):
-            labels[index] = label
+            labels[index] = task.labels[label] if label >= 0 else OTHER
     return labels

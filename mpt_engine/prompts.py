@@ -1,85 +1,64 @@
 """Templates and verbalizers: the cloze of Eq. (1)/(9), PCT's cross-lingual templates, and FT's
-plain pair."""
+plain pair. Their words come from the run's task (mpt_engine.tasks): XNLI's are Zhao & Schütze's
+verbalizer and PCT's templates, verbatim."""
 
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from mpt_engine.config import PromptPosition
 from mpt_engine.data.examples import Example
 from mpt_engine.encoding import Encoded, SpecialTokens, truncate_pair, truncate_second_first
 from mpt_engine.errors import InvalidInput
-from mpt_engine.languages import LABELS, SOURCE_LANGUAGE
+from mpt_engine.tasks import Cloze, Task
 from mpt_engine.token_cache import tokenize, tokenizer_fingerprint
 
-# Zhao & Schütze's English verbalizer, used for every test language (SP and MPT).
-SOFT_PROMPT_VERBALIZER = {"entailment": "right", "neutral": "maybe", "contradiction": "wrong"}
-# PCT's label words (XLM-R ids 63736 / 11354 / 157 in its code), English for every language.
-PCT_VERBALIZER = {"entailment": "yes", "neutral": "maybe", "contradiction": "no"}
-
-# PCT's templates, verbatim from qikunxun/PCT (irregular spacing and case included). {} is the
-# hypothesis; the premise is the first segment of a pair encoding.
-PCT_TEMPLATES = {
-    "en": "question:{}? Answer:<mask>",
-    "zh": "问题:{}? 答案:<mask>",
-    "fr": "question:{}? réponse:<mask>",
-    "es": "pregunta:{}? Respuesta:<mask>",
-    "de": "frage:{}? Antwort:<mask>",
-    "el": "ερώτηση:{}? Απάντηση:<mask>",
-    "bg": "въпрос: {}? Отговор:<mask>",
-    "ru": "вопрос:{}? Ответ:<mask>",
-    "tr": "soru:{}? Cevap:<mask>",
-    "vi": "câu hỏi:{}? Trả lời:<mask>",
-    "th": "คำถาม:{}? คำตอบ:<mask>",
-    "hi": "प्रश्न:{}? उत्तर:<mask>",
-    "sw": "swali: {}? Jibu: <mask>",
-    "ur": "<mask>:سوال: {}؟ جواب",
-    "ar": "<mask>:سؤال:{}؟ الجواب",
-}
 _MASK = "<mask>"
+PAPER_CLOZE = Cloze()  # X_P . X_H ? <mask> .
 
 
-def label_word_ids(tokenizer, verbalizer: dict[str, str]) -> list[int]:
-    """The rows of W_Z in Eq. (2), in LABELS order, as xlmrprompt's `get_verbalization_ids`
-    finds them: the word encoded on its own (XLM-R: `▁right`); a word split into several pieces
-    is represented by its last piece."""
+def label_word_ids(tokenizer, verbalizer: Mapping[str, str], labels: Sequence[str]) -> list[int]:
+    """The rows of W_Z in Eq. (2), in the task's label order, as xlmrprompt's
+    `get_verbalization_ids` finds them: the word encoded on its own (XLM-R: `▁right`); a word
+    split into several pieces is represented by its last piece."""
     ids = [
-        tokenizer(verbalizer[label], add_special_tokens=False)["input_ids"][-1] for label in LABELS
+        tokenizer(verbalizer[label], add_special_tokens=False)["input_ids"][-1] for label in labels
     ]
     return _distinct(ids, verbalizer)
 
 
-def pct_label_ids(tokenizer) -> list[int]:
+def pct_label_ids(tokenizer, task: Task) -> list[int]:
     """PCT's label words as its template spells them: the mask follows `Answer:` with no space,
     so each word is the first piece after the cue (XLM-R: `yes` 63736, `may` 11354 of "maybe",
     `no` 157, the ids hard-coded in PCT's code). A tokenizer that merges cue and word (the tiny
     BPE one) falls back to the word's own first piece."""
-    cue = PCT_TEMPLATES[SOURCE_LANGUAGE].split("?")[1].split(_MASK)[0].strip()
+    before_mask = task.pct_templates[task.source_language].split(_MASK)[0]
+    cue = before_mask.split("{}")[-1].split("?")[-1].strip()
     cue_ids = tokenizer(cue, add_special_tokens=False)["input_ids"]
     ids = []
-    for label in LABELS:
-        word = PCT_VERBALIZER[label]
+    for label in task.labels:
+        word = task.pct_verbalizer[label]
         filled = tokenizer(cue + word, add_special_tokens=False)["input_ids"]
         follows = filled[: len(cue_ids)] == cue_ids and len(filled) > len(cue_ids)
         own = tokenizer(word, add_special_tokens=False)["input_ids"]
         ids.append(filled[len(cue_ids)] if follows else own[0])
-    return _distinct(ids, PCT_VERBALIZER)
+    return _distinct(ids, task.pct_verbalizer)
 
 
-def _distinct(ids: list[int], verbalizer: dict[str, str]) -> list[int]:
+def _distinct(ids: list[int], verbalizer: Mapping[str, str]) -> list[int]:
     if len(set(ids)) != len(ids):
         raise InvalidInput(f"label words {list(verbalizer.values())} share a token id {ids}")
     return ids
 
 
-def verbalizer_record(tokenizer, ids: Sequence[int]) -> dict[str, dict]:
+def verbalizer_record(tokenizer, ids: Sequence[int], labels: Sequence[str]) -> dict[str, dict]:
     """What a run classified: each label's token id and piece."""
     pieces = tokenizer.convert_ids_to_tokens(list(ids))
     return {
         label: {"id": int(token), "piece": piece}
-        for label, token, piece in zip(LABELS, ids, pieces, strict=True)
+        for label, token, piece in zip(labels, ids, pieces, strict=True)
     }
 
 
@@ -129,14 +108,23 @@ class ClozeTemplate(Template):
         PromptPosition.ENDFIX: 5,
     }
 
-    def __init__(self, tokenizer, prompt_length: int, position: PromptPosition, max_length: int):
+    def __init__(
+        self,
+        tokenizer,
+        prompt_length: int,
+        position: PromptPosition,
+        max_length: int,
+        cloze: Cloze = PAPER_CLOZE,
+    ):
         super().__init__(tokenizer)
         self.prompt_length = prompt_length
         self.prompt_index = self._PROMPT_INDEX[PromptPosition(position)]
-        self.dot = tokenize(tokenizer, ["."])[0]
-        self.question = tokenize(tokenizer, ["?"])[0]
+        self.dot, self.question, self.end = (
+            tokenize(tokenizer, [piece])[0]
+            for piece in (cloze.after_first, cloze.after_second, cloze.after_mask)
+        )
         self.slots = [tokenizer.unk_token_id] * prompt_length
-        fixed = 2 * len(self.dot) + len(self.question) + 1 + prompt_length
+        fixed = len(self.dot) + len(self.question) + len(self.end) + 1 + prompt_length
         self.budget = max_length - fixed - self.specials.count(1)
 
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:
@@ -144,7 +132,7 @@ class ClozeTemplate(Template):
         encoded = []
         for example, premise, hypothesis in self.tokenize_pairs(examples, strip=True):
             premise, hypothesis = truncate_second_first(premise, hypothesis, self.budget)
-            pieces = [premise, self.dot, hypothesis, self.question, mask, self.dot]
+            pieces = [premise, self.dot, hypothesis, self.question, mask, self.end]
             pieces.insert(self.prompt_index, self.slots)
             body = [token for piece in pieces for token in piece]
             prompt_start = sum(len(piece) for piece in pieces[: self.prompt_index])
@@ -166,18 +154,19 @@ class CrossLingualTemplate(Template):
     hypothesis; PCT's code instead cuts the filled template and patches a lost mask back in.
     """
 
-    def __init__(self, tokenizer, max_length: int):
+    def __init__(self, tokenizer, max_length: int, templates: Mapping[str, str]):
         super().__init__(tokenizer)
         self.max_length = max_length
-        self.pieces = {lang: self._parse(template) for lang, template in PCT_TEMPLATES.items()}
+        self.templates = templates
+        self.pieces = {lang: self._parse(template) for lang, template in templates.items()}
 
     def _parse(self, template: str) -> tuple[list[int], list[int]]:
         """Token ids before and after the hypothesis (the mask is a token of its own)."""
-        left, right = template.split("{}")
+        left, _, right = template.partition("{}")  # a single-text task's has no {}
         return tuple(tokenize(self.tokenizer, [side])[0] if side else [] for side in (left, right))
 
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
-        template = PCT_TEMPLATES[language]
+        template = self.templates[language]
         premises = tokenize(self.tokenizer, [e.premise for e in examples], self.fingerprint)
         filled = tokenize(
             self.tokenizer, [template.format(e.hypothesis) for e in examples], self.fingerprint

@@ -7,19 +7,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mpt_engine.config import Method, RunConfig
+from mpt_engine.config import DEFAULT_TASK, Method, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grouping import VARIANT_IGNORE, config_key, distinguishing_settings, group_runs
-from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.presets import ABLATIONS, TABLE2_ROWS
 from mpt_engine.record import minute
 from mpt_engine.results import StoredRun
 from mpt_engine.run_state import RunStatus
-from mpt_engine.stats import FAMILIES, TTest, relative_gain, summarize, t_test
+from mpt_engine.stats import TTest, relative_gain, summarize, t_test
 from mpt_engine.tables import Cell, ResultTable, Row, count
+from mpt_engine.tasks import Task, load_task, task_of
 
 AVERAGE = "Avg."
-COLUMNS = [*(language.upper() for language in XNLI_LANGUAGES), AVERAGE]
 METHOD_ORDER = [method.value for method in Method]
 P_FORMAT = ".1e"
 STD_NOTE = "mean ± sample standard deviation over seeds; Seeds = finished runs averaged"
@@ -33,10 +32,27 @@ TEST_NAMES = {
 PAPER_MPT_SETTINGS = ("translator", "position", "prompt_length", "alpha")
 
 
+def columns(task: Task) -> list[str]:
+    """A task's value columns: its languages, then the average."""
+    return [*(language.upper() for language in task.languages), AVERAGE]
+
+
+def single_task(runs: Sequence[StoredRun]) -> Task:
+    """The one task of the runs a table compares; InvalidInput when they mix tasks."""
+    names = sorted({run.config.get("task") or DEFAULT_TASK for run in runs})
+    if len(names) > 1:
+        raise InvalidInput(
+            f"the runs are of several tasks ({', '.join(names)}); choose one with {{task}}",
+            field="task",
+        )
+    return task_of({"task": names[0]}) if names else load_task()
+
+
 def accuracy_values(runs: Sequence[StoredRun]) -> list[list[float]]:
-    """For each column (15 languages, then the average) the values of the runs."""
-    columns = [[run.result["per_language"][lang] for run in runs] for lang in XNLI_LANGUAGES]
-    return [*columns, [run.result["average"] for run in runs]]
+    """For each column (the task's languages, then the average) the values of the runs."""
+    languages = single_task(runs).languages
+    values = [[run.result["per_language"][lang] for run in runs] for lang in languages]
+    return [*values, [run.result["average"] for run in runs]]
 
 
 def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
@@ -49,12 +65,13 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
     groups = list(group_runs(runs).values())
     if not groups:
         raise InvalidInput("no finished runs to tabulate")
+    task = single_task([group[0] for group in groups])
     settings = distinguishing_settings(groups, ("method", "shots"))
     with_setting = any(setting != "—" for setting in settings)
     table = ResultTable(
-        title="Accuracy (%) on XNLI",
+        title=f"Accuracy (%) on {task.name.upper()}",
         label_columns=["Shots", "Method", *(["Setting"] if with_setting else []), "Seeds"],
-        value_columns=COLUMNS,
+        value_columns=columns(task),
         notes=[STD_NOTE],
     )
     blocks: dict[int, list[Row]] = {}
@@ -68,7 +85,7 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
         row = Row([*labels, str(len(group))], accuracy_cells(group))
         table.rows.append(row)
         blocks.setdefault(config["shots"], []).append(row)
-    table.mark_best(list(blocks.values()), COLUMNS)
+    table.mark_best(list(blocks.values()), columns(task))
     _note_unfinished(table, runs)
     return table
 
@@ -88,12 +105,13 @@ def compare(
     if test is TTest.COLUMNS:
         raise InvalidInput("compare tests each column over seeds: use {test} welch or paired")
     first, second = _finished(first, names[0]), _finished(second, names[1])
+    task = single_task([*first, *second])
     if test is TTest.PAIRED:
         first, second = _match_seeds(first, second)
     table = ResultTable(
         title=f"{names[1]} vs {names[0]}: accuracy (%), two-tailed {TEST_NAMES[test]}",
         label_columns=["Selection", "Seeds"],
-        value_columns=COLUMNS,
+        value_columns=columns(task),
         notes=[STD_NOTE],
     )
     table.rows.append(Row([names[0], str(len(first))], accuracy_cells(first)))
@@ -112,22 +130,23 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
     the original's: a t-test of the average over seeds, or (COLUMNS) the paper's test across the
     rows' 16 column means."""
     base = base_mpt_group(runs, "mpt grid --preset table2")
+    value_columns = columns(single_task(runs))
     groups = group_runs(runs, VARIANT_IGNORE)
     table = ResultTable(
         title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
         label_columns=["Model", "Seeds"],
-        value_columns=[*COLUMNS, "p-value"],
+        value_columns=[*value_columns, "p-value"],
         notes=[STD_NOTE, f"p-value vs Original MPT: two-tailed {TEST_NAMES[test]}"],
     )
     for name, change in TABLE2_ROWS:
         group = groups.get(config_key(_variant(base[0].config, change), VARIANT_IGNORE), [])
         if not group:
-            table.rows.append(Row([name, "0"], [Cell(None)] * (len(COLUMNS) + 1)))
+            table.rows.append(Row([name, "0"], [Cell(None)] * (len(value_columns) + 1)))
             continue
         cells = accuracy_cells(group)
         p_value = None if not change else _table2_p_value(base, group, test)
         table.rows.append(Row([name, str(len(group))], [*cells, Cell(p_value, fmt=P_FORMAT)]))
-    table.mark_best([table.rows], COLUMNS)
+    table.mark_best([table.rows], value_columns)
     missing = [row.labels[0] for row in table.rows if row.labels[1] == "0"]
     if missing:
         table.notes.append(
@@ -191,16 +210,19 @@ def families(runs: Sequence[StoredRun]) -> ResultTable:
     sp = group_runs(runs, VARIANT_IGNORE).get(sp_key, [])
     if not sp:
         raise InvalidInput("no finished SP runs with the same settings as the MPT runs")
+    task = single_task([*mpt, *sp])
     sp_means = [summarize(values).mean for values in accuracy_values(sp)[:-1]]
     mpt_means = [summarize(values).mean for values in accuracy_values(mpt)[:-1]]
-    by_language = dict(zip(XNLI_LANGUAGES, zip(sp_means, mpt_means, strict=True), strict=True))
+    by_language = dict(zip(task.languages, zip(sp_means, mpt_means, strict=True), strict=True))
     table = ResultTable(
         title=f"Accuracy gain of MPT relative to SP at {mpt[0].config['shots']} shots (%)",
         label_columns=["Family", "Language"],
         value_columns=["SP", "MPT", "Gain %"],
         notes=[f"means over {len(sp)} SP and {len(mpt)} MPT seeds; gain = (MPT − SP) / SP"],
     )
-    for family, members in FAMILIES.items():
+    if not task.families:
+        raise InvalidInput(f"task {task.name} names no language families (its families: key)")
+    for family, members in task.families.items():
         for language in members:
             sp_mean, mpt_mean = by_language[language]
             cells = [Cell(sp_mean), Cell(mpt_mean), Cell(relative_gain(mpt_mean, sp_mean))]
@@ -234,16 +256,17 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
     values = [group[0].config[axis] for group in by_value.values()]
     if len(set(map(repr, values))) < len(values):
         raise InvalidInput(f"several configurations share a value of {axis}; narrow with {{where}}")
+    value_columns = columns(single_task(runs_of_ablation))
     table = ResultTable(
         title=f"MPT accuracy (%) by {kind}",
         label_columns=[kind, "Seeds"],
-        value_columns=COLUMNS,
+        value_columns=value_columns,
         notes=[STD_NOTE],
     )
     order = ABLATIONS[kind].order
     for group in sorted(by_value.values(), key=lambda g: order(g[0].config[axis])):
         table.rows.append(Row([str(group[0].config[axis]), str(len(group))], accuracy_cells(group)))
-    table.mark_best([table.rows], COLUMNS)
+    table.mark_best([table.rows], value_columns)
     return table
 
 

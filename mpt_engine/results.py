@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import RunConfig
+from mpt_engine.config import DEFAULT_TASK, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import parse_values
-from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
 from mpt_engine.run_state import STORED
 from mpt_engine.store import RUN_ID, RunStore, read_events, read_text
+from mpt_engine.tasks import task_of
 
 
 @dataclass
@@ -61,6 +61,7 @@ def read_run(folder: Path) -> StoredRun:
         raise InvalidInput(f"{folder.name}: unreadable run ({error})") from None
     if not isinstance(config, dict) or not isinstance(record, dict):
         raise InvalidInput(f"{folder.name}: config.json and record.json must be objects")
+    config.setdefault("task", DEFAULT_TASK)  # stored before tasks were data: XNLI
     try:
         run_id = RunConfig.from_dict(config).run_id
     except (InvalidInput, TypeError) as error:
@@ -192,9 +193,11 @@ def work_units(config: Mapping[str, Any]) -> float:
     each evaluated example (dev every epoch, then the test) one. The auxiliary corpus sets the
     length of MPT's epoch even at alpha = 1."""
     shots, batch_size, epochs = config["shots"], config["batch_size"], config["epochs"]
+    task = task_of(config)
+    trained = len(task.labels) * shots
     aux_pairs = config.get("aux_size") or 0
-    steps = epochs * math.ceil(max(3 * shots, aux_pairs) / batch_size)
+    steps = epochs * math.ceil(max(trained, aux_pairs) / batch_size)
     aligns = aux_pairs and config.get("alpha", 1.0) < 1.0
     views = 3 if aligns else 2 if config["method"] == "pct" else 1
-    tested = len(XNLI_LANGUAGES) * (config.get("test_limit") or XNLI_TEST_SIZE)
-    return 3 * steps * batch_size * views + epochs * 3 * shots + tested
+    tested = len(task.languages) * (config.get("test_limit") or task.test_size or 2000)
+    return 3 * steps * batch_size * views + epochs * trained + tested

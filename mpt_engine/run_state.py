@@ -20,6 +20,7 @@ from mpt_engine.events import (
     TrainStep,
     event_from_dict,
 )
+from mpt_engine.tasks import Task, load_task, task_of
 
 
 class RunStatus(StrEnum):
@@ -64,6 +65,7 @@ class RunState:
     error: str = ""
     started: float | None = None
     result: dict[str, Any] | None = None  # the result object, once finished
+    task: Task = field(default_factory=load_task)  # the run's, once it has started
 
     @classmethod
     def from_events(cls, run_id: str, events: list[dict[str, Any]], status: str) -> RunState:
@@ -83,6 +85,7 @@ class RunState:
 
     def update(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self.task = task_of(event.config)
             self.status = RunStatus.RUNNING
             self.total_steps = event.epochs * event.steps_per_epoch
             self.started = time.monotonic()

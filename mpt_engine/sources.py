@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from mpt_engine.config import E5_MODEL, TINY_MODEL, DataKind, RunConfig
+from mpt_engine.config import DEFAULT_TASK, E5_MODEL, TINY_MODEL, DataKind, Method, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
@@ -31,9 +31,24 @@ def data_folder(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) -> None:
-    """What can be checked before anything is loaded: the data folder and the model reference."""
-    if config.data is DataKind.LOCAL:
-        data_folder(environ)
+    """What can be checked before anything is loaded: the task file, the data folder and the
+    model reference."""
+    from mpt_engine.tasks import load_task
+
+    task = load_task(config.task)
+    reads_aux = config.method is Method.MPT and config.aux in ("pawsx", "xnli-dev")
+    if config.data is DataKind.LOCAL and (task.folder is None or reads_aux):
+        data_folder(environ)  # a built-in task's files, or an auxiliary corpus, lie there
+    if config.data is DataKind.HUB and not task.hub:
+        raise InvalidInput(
+            f"task {task.name} has no hub data; use {{data}} local", field="data", value="hub"
+        )
+    if config.data is DataKind.SYNTHETIC and config.task != DEFAULT_TASK:
+        raise InvalidInput(
+            f"synthetic data is XNLI-shaped; task {task.name} needs {{data}} local or hub",
+            field="data",
+            value="synthetic",
+        )
     if config.model == E5_MODEL:
         from mpt_engine.e5small.build import check_available
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from mpt_engine import paths
+from mpt_engine.config import DEFAULT_TASK
 from mpt_engine.errors import InvalidInput, RunFailed
-from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.run_state import DONE, STORED, RunStatus
 from mpt_engine.safe_files import (
     NO_FOLLOW,
@@ -45,8 +45,9 @@ from mpt_engine.safe_files import (
     write_error,
     write_in,
 )
+from mpt_engine.tasks import load_task
 
-RUN_ID = re.compile(r"^[a-z]+-k\d+-s\d+-[0-9a-f]{10}$")
+RUN_ID = re.compile(r"^(?:[a-z0-9]+-)?[a-z]+-k\d+-s\d+-[0-9a-f]{10}$")  # [task-]method-k-s-hash
 CLAIM_TRIES = 5  # a status probe holds a lock for microseconds: retry before giving a run up
 
 
@@ -92,14 +93,27 @@ def check_result(result: Any, run_id: str) -> dict[str, Any]:
     accuracies = result.get("per_language")
     if not isinstance(accuracies, dict):
         raise BadRun(f"{run_id}: result.json has no per_language accuracies")
-    missing = [lang for lang in XNLI_LANGUAGES if lang not in accuracies]
-    if missing:
-        raise BadRun(f"{run_id}: result.json has no accuracy for {', '.join(missing)}")
-    wrong = [f"per_language.{lang}" for lang in XNLI_LANGUAGES if not number(accuracies[lang])]
+    languages = _tested_languages(result, accuracies)
+    missing = [lang for lang in languages if lang not in accuracies]
+    if missing or not languages:
+        absent = ", ".join(missing) or "any language"
+        raise BadRun(f"{run_id}: result.json has no accuracy for {absent}")
+    wrong = [f"per_language.{lang}" for lang in languages if not number(accuracies[lang])]
     wrong += [name for name in ("average", "seconds") if not number(result.get(name, 0))]
     if "average" not in result or wrong:
         raise BadRun(f"{run_id}: result.json {(wrong or ['average'])[0]} is not a finite number")
     return result
+
+
+def _tested_languages(result: dict[str, Any], accuracies: dict) -> tuple[str, ...]:
+    """The languages a result must hold: its task's (when its task file can no longer be read,
+    whatever it holds)."""
+    config = result.get("config")
+    reference = config.get("task") if isinstance(config, dict) else None
+    try:
+        return load_task(reference or DEFAULT_TASK).languages
+    except InvalidInput:
+        return tuple(accuracies)
 
 
 class RunStore:

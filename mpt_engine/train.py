@@ -18,10 +18,10 @@ from mpt_engine.device import for_device, resolve_device
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
-from mpt_engine.languages import SOURCE_LANGUAGE
 from mpt_engine.methods import build_method
 from mpt_engine.prompts import render, verbalizer_record
 from mpt_engine.record import device_name
+from mpt_engine.tasks import load_task
 from mpt_engine.token_cache import tokenizer_fingerprint
 
 
@@ -89,7 +89,8 @@ class Trainer:
         transformers.set_seed(config.seed)  # Python, NumPy and torch
         if self.data is None:
             self.data = load_task_data(config)
-        self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts())
+        self.task = load_task(config.task)
+        self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts(), self.task)
         check_max_length(config, self.tokenizer)  # before any weight is allocated
         self.method = build_method(config, self.tokenizer, self.data)
         self.method.model.to(self.device)
@@ -152,7 +153,7 @@ class Trainer:
                     losses.ce.item(),
                     None if losses.kl is None else losses.kl.item(),
                 )
-            dev = self._evaluate(self.data.dev, SOURCE_LANGUAGE).accuracy
+            dev = self._evaluate(self.data.dev, self.task.source_language).accuracy
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
             if improved:
                 best_accuracy, best_epoch = dev, epoch
@@ -187,7 +188,7 @@ class Trainer:
         data and tokenizer fingerprints, the label words (id and piece) and the first training
         example as the model reads it."""
         method, tokenizer = self.method, self.tokenizer
-        (example,) = method.encode(self.data.train[:1], SOURCE_LANGUAGE)
+        (example,) = method.encode(self.data.train[:1], self.task.source_language)
         record = {
             "device": device_name(self.device),
             "precision": self.precision.value,
@@ -197,7 +198,8 @@ class Trainer:
             "template_example": render(tokenizer, example),
         }
         if method.label_ids is not None:
-            record["label_words"] = verbalizer_record(tokenizer, method.label_ids.tolist())
+            ids = method.label_ids.tolist()
+            record["label_words"] = verbalizer_record(tokenizer, ids, self.task.labels)
         return record
 
     def save_checkpoint(self, folder: Path) -> None:

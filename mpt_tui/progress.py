@@ -22,7 +22,6 @@ from mpt_engine.events import (
     RunStarted,
     TrainStep,
 )
-from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 
 
@@ -104,7 +103,8 @@ class RunProgress(LiveDisplay):
         self.progress.update(self.train_task, completed=len(self.state.steps))
         if self.state.per_language and self.state.status is RunStatus.TESTING:
             if self.test_task is None:
-                self.test_task = self.progress.add_task("test", total=len(XNLI_LANGUAGES))
+                languages = len(self.state.task.languages)
+                self.test_task = self.progress.add_task("test", total=languages)
             self.progress.update(self.test_task, completed=len(self.state.per_language))
 
 

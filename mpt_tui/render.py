@@ -18,7 +18,7 @@ def result_table(result: dict, width: int = 120) -> Table:
     per_language = result["per_language"]
     method, shots, seed = result["method"].upper(), result["shots"], result["seed"]
     title = f"{method}  k={shots}  seed={seed}  {result['run_id']}"
-    if width >= 84:  # 15 languages and the average, 5 characters each, fit
+    if width >= 5 * (len(per_language) + 1) + 4:  # the languages and the average, 5 each, fit
         table = Table(title=title, box=box.SIMPLE_HEAD, padding=0)
         for language in per_language:
             table.add_column(language.upper(), justify="right")
@@ -30,7 +30,8 @@ def result_table(result: dict, width: int = 120) -> Table:
     table.add_column("language")
     table.add_column("accuracy", justify="right")
     for language, accuracy in per_language.items():
-        table.add_row(f"{language.upper()}  {LANGUAGE_NAMES[language]}", f"{accuracy:.1f}")
+        name = LANGUAGE_NAMES.get(language, "")
+        table.add_row(f"{language.upper()}  {name}", f"{accuracy:.1f}")
     table.add_section()
     table.add_row("Avg.", f"{result['average']:.1f}", style="bold")
     return table

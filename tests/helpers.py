@@ -92,3 +92,89 @@ def tiny_bert(folder: Path) -> None:
     )
     BertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+
+
+# A user's own task: same-or-different colour statements in English, German and French.
+COLOURS = {
+    "en": ("red", "blue", "green", "black", "white", "yellow"),
+    "de": ("rot", "blau", "grün", "schwarz", "weiß", "gelb"),
+    "fr": ("rouge", "bleu", "vert", "noir", "blanc", "jaune"),
+}
+THINGS = {
+    "en": ("The car is", "The house is", "The flower is", "The bird is"),
+    "de": ("Das Auto ist", "Das Haus ist", "Die Blume ist", "Der Vogel ist"),
+    "fr": ("La voiture est", "La maison est", "La fleur est", "L'oiseau est"),
+}
+TASK_FILE = """
+name: colours
+description: does the second statement give the thing the same colour? (a test task)
+languages: [en, de, fr]
+labels: [same, different]
+fields: [first, second]
+label_field: answer
+verbalizer: {same: right, different: wrong}
+pct:
+  verbalizer: {same: "yes", different: "no"}
+  templates:
+    en: "question:{}? Answer:<mask>"
+    de: "frage:{}? Antwort:<mask>"
+    fr: "question:{}? réponse:<mask>"
+families: {Germanic: [en, de], Romance: [fr]}
+data:
+  local:
+    train: data/{language}-pool.jsonl
+    dev: data/{language}-pool.jsonl
+    test: data/{language}-test.jsonl
+"""
+
+
+def colour_rows(language: str, count: int, seed: int) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    colours, things = COLOURS[language], THINGS[language]
+    rows = []
+    for index in range(count):
+        thing = rng.randrange(len(things))
+        first = rng.randrange(len(colours))
+        same = index % 2 == 0
+        second = first if same else (first + rng.randrange(1, len(colours))) % len(colours)
+        rows.append(
+            {
+                "first": f"{things[thing]} {colours[first]}.",
+                "second": f"{things[thing]} {colours[second]}",
+                "answer": "same" if same else "different",
+            }
+        )
+    return rows
+
+
+def write_colour_task(folder: Path) -> Path:
+    """A 3-language task file with its data beside it, and a parallel corpus (aux.jsonl)."""
+    (folder / "data").mkdir(parents=True)
+    for language in COLOURS:
+        for name, count, seed in (("pool", 80, 1), ("test", 30, 2)):
+            lines = [
+                json.dumps(row, ensure_ascii=False) for row in colour_rows(language, count, seed)
+            ]
+            (folder / "data" / f"{language}-{name}.jsonl").write_text("\n".join(lines) + "\n")
+    english = colour_rows("en", 40, 3)
+    pairs = []
+    for index, row in enumerate(english):
+        language = ("de", "fr")[index % 2]
+        target = colour_rows(language, 40, 3)[index]
+        pairs.append(
+            {
+                "source_premise": row["first"],
+                "source_hypothesis": row["second"],
+                "target_premise": target["first"],
+                "target_hypothesis": target["second"],
+                "language": language,
+            }
+        )
+    (folder / "aux.jsonl").write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
+    )
+    task = folder / "colours.yaml"
+    task.write_text(TASK_FILE)
+    return task

@@ -10,9 +10,10 @@ import textwrap
 
 from mpt_engine.config import RunConfig, options
 from mpt_engine.errors import InvalidInput
+from mpt_engine.presets import build_config
 from mpt_engine.store import RunStore
 from mpt_tui.commands.options import flag, run_command
-from tests.helpers import mpt, mpt_rows
+from tests.helpers import mpt, mpt_rows, write_colour_task
 
 # A run that changes every option from its default (method mpt uses every field).
 EVERY_FIELD_CHANGED = dict(
@@ -20,7 +21,8 @@ EVERY_FIELD_CHANGED = dict(
     shots=4,
     seed=7,
     model="tiny",
-    data="synthetic",
+    data="local",
+    task="colours.yaml",  # the test's own task file (tests.helpers.write_colour_task)
     split="sampled",
     prompt_length=2,
     position="prefix",
@@ -50,18 +52,24 @@ def test_every_config_field_but_the_engines_own_is_an_option():
     assert all(changed[name] != defaults[name] for name in offered - {"method", "shots"})
 
 
-def test_the_rerun_line_of_a_run_that_changes_every_field_rebuilds_it(capsys, monkeypatch):
-    config = RunConfig(**EVERY_FIELD_CHANGED).resolved()
+def test_the_rerun_line_of_a_run_that_changes_every_field_rebuilds_it(
+    capsys, monkeypatch, tmp_path
+):
+    task = write_colour_task(tmp_path)
+    monkeypatch.setenv("MPT_DATA_DIR", str(tmp_path))  # xnli-dev, the auxiliary corpus, is there
+    values = EVERY_FIELD_CHANGED | {"task": str(task)}
+    config = build_config(None, values)
+    assert config.data_digest is not None  # the task file and its data, by content
     line = run_command(config.to_dict())
     assert all(flag(spec.name) in line for spec in options())
 
     def refuse(self, run_id):  # stop `mpt run` where it looks for the run: its id is known
         raise InvalidInput(f"looked for {run_id}")
 
-    monkeypatch.setattr(RunStore, "result", refuse)
-    code, _, err = mpt(capsys, *shlex.split(line)[1:])
+    with monkeypatch.context() as patched:
+        patched.setattr(RunStore, "result", refuse)
+        code, _, err = mpt(capsys, *shlex.split(line)[1:])
     assert code == 2 and err.strip() == f"error: looked for {config.run_id}"
-    monkeypatch.undo()
     (row,) = mpt_rows(capsys, "grid", *shlex.split(line)[2:], "--dry-run", "--json")
     assert row["run_id"] == config.run_id
 

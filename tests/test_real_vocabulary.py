@@ -16,14 +16,15 @@ from mpt_engine.data.examples import Example
 from mpt_engine.data.local import LocalSource
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.prompts import (
-    PCT_TEMPLATES,
-    SOFT_PROMPT_VERBALIZER,
     ClozeTemplate,
     CrossLingualTemplate,
     label_word_ids,
     pct_label_ids,
 )
+from mpt_engine.tasks import load_task
 
+XNLI = load_task("xnli")
+PCT_TEMPLATES = XNLI.pct_templates
 SAMPLE = 150  # test examples per language, plus the longest one
 PROMPT_LENGTH = 4
 
@@ -136,7 +137,7 @@ def test_soft_prompt_pattern_matches_xlmrprompt(xlmr_tokenizer, examples, langua
 
 @pytest.mark.parametrize("language", XNLI_LANGUAGES)
 def test_pct_encoding_matches_its_code(xlmr_tokenizer, examples, language):
-    template = CrossLingualTemplate(xlmr_tokenizer, 256)
+    template = CrossLingualTemplate(xlmr_tokenizer, 256, PCT_TEMPLATES)
     for example, ours in zip(
         examples[language], template.encode(examples[language], language), strict=True
     ):
@@ -146,10 +147,10 @@ def test_pct_encoding_matches_its_code(xlmr_tokenizer, examples, language):
 
 
 def test_label_words_are_the_baselines_ids(xlmr_tokenizer):
-    assert pct_label_ids(xlmr_tokenizer) == [63736, 11354, 157]  # PCT's label_map
+    assert pct_label_ids(xlmr_tokenizer, XNLI) == [63736, 11354, 157]  # PCT's label_map
     assert xlmr_tokenizer.convert_ids_to_tokens([63736, 11354, 157]) == ["yes", "may", "no"]
-    ours = label_word_ids(xlmr_tokenizer, SOFT_PROMPT_VERBALIZER)
-    assert ours == xlmrprompt_label_ids(xlmr_tokenizer, SOFT_PROMPT_VERBALIZER)
+    ours = label_word_ids(xlmr_tokenizer, XNLI.verbalizer, XNLI.labels)
+    assert ours == xlmrprompt_label_ids(xlmr_tokenizer, XNLI.verbalizer)
     assert xlmr_tokenizer.convert_ids_to_tokens(ours) == ["▁right", "▁maybe", "▁wrong"]
 
 
@@ -168,7 +169,7 @@ def test_truncation_never_triggers_in_the_papers_setting(xlmr_tokenizer, shared_
     cloze = ClozeTemplate(xlmr_tokenizer, PROMPT_LENGTH, PromptPosition.SUFFIX, 10_000)
     longest = max(len(e.input_ids) for e in cloze.encode(rows))
     assert longest <= 256 - 2  # xlmrprompt counts the 2 special tokens twice
-    pct = CrossLingualTemplate(xlmr_tokenizer, 10_000)
+    pct = CrossLingualTemplate(xlmr_tokenizer, 10_000, PCT_TEMPLATES)
     by_language = {language: source.xnli("test", language) for language in XNLI_LANGUAGES}
     assert (
         max(len(e.input_ids) for lang, rs in by_language.items() for e in pct.encode(rs, lang))
@@ -189,6 +190,8 @@ def test_long_inputs_follow_the_baselines_truncation_rules(xlmr_tokenizer):
     other = xlmr_tokenizer.convert_tokens_to_ids("▁other")
     assert other not in ours.input_ids  # the hypothesis was emptied before the premise was cut
     for language in PCT_TEMPLATES:
-        (encoded,) = CrossLingualTemplate(xlmr_tokenizer, 128).encode([long], language)
+        (encoded,) = CrossLingualTemplate(xlmr_tokenizer, 128, PCT_TEMPLATES).encode(
+            [long], language
+        )
         assert len(encoded.input_ids) == 128
         assert encoded.input_ids[encoded.mask_position] == xlmr_tokenizer.mask_token_id

@@ -10,16 +10,17 @@ from mpt_engine.data.examples import Example
 from mpt_engine.encoding import SpecialTokens, collate, truncate_pair
 from mpt_engine.errors import InvalidInput
 from mpt_engine.prompts import (
-    PCT_TEMPLATES,
-    PCT_VERBALIZER,
-    SOFT_PROMPT_VERBALIZER,
     ClozeTemplate,
     CrossLingualTemplate,
     PairTemplate,
     label_word_ids,
 )
+from mpt_engine.tasks import load_task
 from mpt_engine.token_cache import tokenize
 from tests.helpers import bert_style_tokenizer
+
+XNLI = load_task("xnli")
+PCT_TEMPLATES = XNLI.pct_templates
 
 EXAMPLE = Example("The cat sat on the mat.", "Was it right?", 1)
 
@@ -108,7 +109,7 @@ def test_max_length_too_small_for_the_template(tokenizer):
 
 @pytest.mark.parametrize("language", sorted(PCT_TEMPLATES))
 def test_pct_template_per_language(tokenizer, language):
-    (encoded,) = CrossLingualTemplate(tokenizer, 128).encode([EXAMPLE], language)
+    (encoded,) = CrossLingualTemplate(tokenizer, 128, PCT_TEMPLATES).encode([EXAMPLE], language)
     premise = tokenize(tokenizer, [EXAMPLE.premise])[0]
     ids = encoded.input_ids
     assert ids[1 : 1 + len(premise)] == premise  # the premise is the first segment
@@ -122,7 +123,7 @@ def test_pct_template_per_language(tokenizer, language):
 def test_pct_truncation_keeps_template_and_mask(tokenizer):
     long = Example("cat " * 200, "dog " * 200)
     for language in PCT_TEMPLATES:
-        (encoded,) = CrossLingualTemplate(tokenizer, 48).encode([long], language)
+        (encoded,) = CrossLingualTemplate(tokenizer, 48, PCT_TEMPLATES).encode([long], language)
         assert len(encoded.input_ids) == 48
         assert encoded.input_ids[encoded.mask_position] == tokenizer.mask_token_id
 
@@ -137,9 +138,9 @@ def test_pair_template_for_fine_tuning(tokenizer):
 
 def test_verbalizer_ids_are_the_label_words(tokenizer):
     """W_Z rows in label order entailment, neutral, contradiction."""
-    ids = label_word_ids(tokenizer, SOFT_PROMPT_VERBALIZER)
+    ids = label_word_ids(tokenizer, XNLI.verbalizer, XNLI.labels)
     assert tokenizer.convert_ids_to_tokens(ids) == ["▁right", "▁maybe", "▁wrong"]
-    ids = label_word_ids(tokenizer, PCT_VERBALIZER)
+    ids = label_word_ids(tokenizer, XNLI.pct_verbalizer, XNLI.labels)
     assert tokenizer.convert_ids_to_tokens(ids) == ["▁yes", "▁maybe", "▁no"]
 
 
@@ -147,7 +148,7 @@ def test_multi_piece_label_word_uses_its_last_piece(tokenizer):
     pieces = tokenize(tokenizer, ["unbelievably"])[0]
     assert len(pieces) > 1
     verbalizer = {"entailment": "unbelievably", "neutral": "maybe", "contradiction": "wrong"}
-    assert label_word_ids(tokenizer, verbalizer)[0] == pieces[-1]
+    assert label_word_ids(tokenizer, verbalizer, XNLI.labels)[0] == pieces[-1]
 
 
 def test_special_tokens_follow_the_tokenizer_bert_layout():

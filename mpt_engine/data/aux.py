@@ -8,7 +8,7 @@ run seeds vary only the training randomness.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from mpt_engine.data.examples import AlignmentPair, Example
@@ -18,24 +18,30 @@ from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.paths import paws15_file
 
 CORPUS_SEED = 0
-PAWSX_XNLI_LANGUAGES = ("de", "es", "fr", "zh")  # PAWS-X languages that XNLI also has
+PAWSX_LANGUAGES = ("de", "es", "fr", "ja", "ko", "zh")  # PAWS-X's translations of English
 PLACEHOLDER = "NS"  # PAWS-X marks sentences its translators left out with "NS"
 
 
 def alignment_corpus(
-    source, aux: str, size: int, exclude: Collection[Example] = ()
+    source,
+    aux: str,
+    size: int,
+    exclude: Collection[Example] = (),
+    targets: Sequence[str] = TARGET_LANGUAGES,
 ) -> list[AlignmentPair]:
-    """`size` pairs of the corpus `aux`, none of which shares its English premise with one of
-    `exclude` (the run's k-shot inputs)."""
+    """`size` pairs of the corpus `aux` (PAWS-X and XNLI dev: into the task's `targets` that
+    the corpus has), none of which shares its English premise with one of `exclude` (the
+    k-shot inputs)."""
     if aux == "pawsx":
-        pairs = _random_language_pairs(source.pawsx, PAWSX_XNLI_LANGUAGES)
+        pairs = _random_language_pairs(source.pawsx, _shared(PAWSX_LANGUAGES, targets, aux))
     elif aux == "xnli-dev":
         pairs = _random_language_pairs(
-            lambda lang: dict(enumerate(source.xnli("dev", lang))), TARGET_LANGUAGES
+            lambda lang: dict(enumerate(source.xnli("dev", lang))),
+            _shared(TARGET_LANGUAGES, targets, aux),
         )
     elif aux == "paws15":
         pairs = read_pairs(paws15_path())
-    else:
+    else:  # the user's own corpus, whatever its languages
         pairs = read_pairs(Path(aux.removeprefix("file:")).expanduser())
     # The paper's dev splits are XNLI dev rows, and XNLI dev gives each premise three
     # hypotheses: excluding the k-shot pairs alone would still align on premises that model
@@ -58,6 +64,18 @@ def alignment_corpus(
             allowed=f"at most {len(pairs)}",
         )
     return random.Random(CORPUS_SEED).sample(pairs, size)
+
+
+def _shared(corpus: Sequence[str], targets: Sequence[str], aux: str) -> tuple[str, ...]:
+    """The corpus's languages that the task tests, in the corpus's order."""
+    shared = tuple(language for language in corpus if language in targets)
+    if not shared:
+        raise InvalidInput(
+            f"aux corpus {aux} has none of the task's languages; choose another {{aux}}",
+            field="aux",
+            value=aux,
+        )
+    return shared
 
 
 def _random_language_pairs(load, languages: tuple[str, ...]) -> list[AlignmentPair]:

@@ -50,6 +50,19 @@ class TaskData:
             yield example.hypothesis
 
 
+class Source:
+    """What every data source shares: `examples(task, split, language)` is each one's own."""
+
+    def examples(self, task, split: str, language: str) -> list[Example]:
+        raise NotImplementedError
+
+    def xnli(self, split: str, language: str) -> list[Example]:
+        """XNLI's rows, the paper's task (for the code and tests that are about XNLI)."""
+        from mpt_engine.tasks import load_task
+
+        return self.examples(load_task("xnli"), split, language)
+
+
 def fingerprint(rows: Iterable[Example | AlignmentPair]) -> str:
     """A short content hash of a list of examples, recorded so a run can prove what it saw."""
     digest = hashlib.sha256()

@@ -17,40 +17,54 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mpt_engine.config import DataKind, Method, RunConfig, SplitKind
-from mpt_engine.data.aux import PAWSX_XNLI_LANGUAGES, paws15_path
+from mpt_engine.data.aux import PAWSX_LANGUAGES, paws15_path
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import InvalidInput
-from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES, XNLI_LANGUAGES
+from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
 from mpt_engine.sources import DATA_DIR
+from mpt_engine.tasks import Task, load_task, task_file
 
 MISSING = "missing"  # loading the run reports the missing file, with its own message
 _hashes: dict[tuple, str] = {}
 
 
 def data_files(config: RunConfig, data_dir: str | None = None) -> dict[str, Path]:
-    """The files a run reads, keyed by their role (a path inside the data folder, or `aux`)."""
+    """The files a run reads, keyed by their role: a path inside the data folder, `task/PATH`
+    beside a user's task file, `task` for that file itself, or `aux`."""
     config = config.resolved()
+    task = load_task(config.task)
     files: dict[str, Path] = {}
+    if task.folder is not None:
+        files["task"] = task_file(config.task)
     uses_aux = config.method is Method.MPT and config.aux not in (None, "none")
-    if config.data is DataKind.LOCAL and data_dir:
+    if config.data is DataKind.LOCAL and (data_dir or task.folder is not None):
         source = LocalSource(data_dir)
-        paths = [source.xnli_path("test", language) for language in XNLI_LANGUAGES]
+        language = task.source_language
+        paths = [source.path(task, "test", target) for target in task.languages]
         if config.split is SplitKind.PAPER:
             paths += [source.paper_split_path(split, config.shots) for split in ("train", "dev")]
         else:
-            paths += [source.xnli_path(split, SOURCE_LANGUAGE) for split in ("train", "dev")]
+            paths += [source.path(task, split, language) for split in ("train", "dev")]
         if uses_aux and config.aux == "pawsx":
-            paths += [source.pawsx_path(lang) for lang in (SOURCE_LANGUAGE, *PAWSX_XNLI_LANGUAGES)]
+            shared = [lang for lang in PAWSX_LANGUAGES if lang in task.target_languages]
+            paths += [source.pawsx_path(lang) for lang in (SOURCE_LANGUAGE, *shared)]
         elif uses_aux and config.aux == "xnli-dev":
-            paths += [
-                source.xnli_path("dev", lang) for lang in (SOURCE_LANGUAGE, *TARGET_LANGUAGES)
-            ]
-        files.update((path.relative_to(source.root).as_posix(), path) for path in paths)
+            xnli = load_task()
+            shared = [lang for lang in TARGET_LANGUAGES if lang in task.target_languages]
+            paths += [source.path(xnli, "dev", lang) for lang in (SOURCE_LANGUAGE, *shared)]
+        files.update((_role(path, source, task), path) for path in paths)
     if uses_aux and config.aux == "paws15":
         files["aux"] = paws15_path()
     elif uses_aux and config.aux.startswith("file:"):
         files["aux"] = Path(config.aux.removeprefix("file:")).expanduser()
     return files
+
+
+def _role(path: Path, source: LocalSource, task: Task) -> str:
+    """A data file named where it lies: below the data folder, or beside a user's task file."""
+    if task.folder is not None and path.is_relative_to(task.folder):
+        return f"task/{path.relative_to(task.folder).as_posix()}"
+    return path.relative_to(source.root).as_posix()
 
 
 def content_hash(path: Path) -> str:

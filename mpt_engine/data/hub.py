@@ -12,26 +12,36 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mpt_engine import hub
-from mpt_engine.data.examples import Example
+from mpt_engine.data.examples import Example, Source
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import SourceUnavailable
 from mpt_engine.paths import cache_entry, cached
+from mpt_engine.tasks import Task
 
-XNLI_DATASET = "facebook/xnli"
 PAWSX_DATASET = "google-research-datasets/paws-x"
 KSHOT_URL = (
     "https://raw.githubusercontent.com/mprompting/xlmrprompt/"
     "39aed8fa0bbb934a2ef60569c016f25bcb66c387/common_datasets/{split}/en/{split}_split,{shots}.jsonl"
 )
-_SPLIT_NAMES = {"test": "test", "dev": "validation", "train": "train"}
 
 
-class HubSource:
+class HubSource(Source):
     name = "hub"
 
-    def xnli(self, split: str, language: str) -> list[Example]:
-        rows = _load(XNLI_DATASET, language, _SPLIT_NAMES[split])
-        return [Example(row["premise"], row["hypothesis"], row["label"]) for row in rows]
+    def same_rows(self, task: Task, split: str, other: str) -> bool:
+        splits = task.hub.get("splits", {})
+        return splits.get(split) is not None and splits.get(split) == splits.get(other)
+
+    def examples(self, task: Task, split: str, language: str) -> list[Example]:
+        if not task.hub or split not in task.hub["splits"]:
+            raise SourceUnavailable(f"task {task.name} has no {split} split on the hub")
+        config = task.hub["config"].format(language=language)
+        rows = _load(task.hub["dataset"], config, task.hub["splits"][split])
+        first, *second = task.fields
+        return [
+            Example(row[first], row[second[0]] if second else "", row[task.label_field])
+            for row in rows
+        ]
 
     def paper_split(self, split: str, shots: int) -> list[Example]:
         folder = cache_entry("kshot")

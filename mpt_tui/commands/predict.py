@@ -47,7 +47,6 @@ def predict(
     from mpt_engine.data.examples import Example
     from mpt_engine.hf_export import is_export
     from mpt_engine.jsonl import check_text, read_jsonl
-    from mpt_engine.languages import LABELS
     from mpt_engine.predict import predict as run_predict
     from mpt_engine.results import find_run
     from mpt_engine.store import RunStore
@@ -70,8 +69,7 @@ def predict(
     exported = Path(run).expanduser()
     source = exported if is_export(exported) else find_run(RunStore(), run).folder
     labels = run_predict(source, pairs, device)
-    for (example, language), index in zip(pairs, labels, strict=True):
-        label = LABELS[index] if index >= 0 else "other"
+    for (example, language), label in zip(pairs, labels, strict=True):
         if as_json:
             print_json(
                 {

@@ -31,6 +31,10 @@ Where = Annotated[
         "--where", "-w", help="select runs: field=value,... e.g. method=mpt,shots=64,seed=1-3"
     ),
 ]
+TaskOnly = Annotated[
+    str | None,
+    typer.Option("--task", help="only the runs of this task: xnli, pawsx or a task file"),
+]
 Format = Annotated[
     str, typer.Option("--format", "-f", help="text, csv, md, latex or json (data alone on stdout)")
 ]
@@ -61,9 +65,14 @@ Test = Annotated[
 
 
 def _runs(where: str | None, **fixed):
+    import os
+
+    from mpt_engine.config import is_task_file
     from mpt_engine.results import load_runs, parse_where, select
     from mpt_engine.store import RunStore
 
+    if fixed.get("task") and is_task_file(fixed["task"]):  # stored as an absolute path
+        fixed["task"] = os.path.abspath(os.path.expanduser(fixed["task"]))
     runs, warnings = load_runs(RunStore())
     warn(warnings)
     selection = parse_where(where or "")
@@ -94,12 +103,14 @@ def list_runs(
     status: Annotated[
         str | None, typer.Option(help="finished, failed, diverged, interrupted or incomplete")
     ] = None,
+    task: TaskOnly = None,
     fmt: Format = "text",
 ) -> None:
     """The runs in the store, oldest first."""
     from mpt_engine.reports import runs_table
 
-    table = runs_table(_runs(where, method=method, shots=shots, seed=seed, status=status))
+    selected = _runs(where, method=method, shots=shots, seed=seed, status=status, task=task)
+    table = runs_table(selected)
     show_table(table, fmt)
 
 
@@ -164,6 +175,7 @@ def export(
         ),
     ],
     where: Where = None,
+    task: TaskOnly = None,
 ) -> None:
     """Replay finished runs from the store into trackers (as --log would have sent them)."""
     from mpt_engine.errors import SourceUnavailable
@@ -173,7 +185,7 @@ def export(
     names = trackers_to_use(to)
     if not names:
         raise SourceUnavailable(f"no tracker of {{to}} {to} is installed")
-    runs = [run for run in _runs(where) if run.status is RunStatus.FINISHED]
+    runs = [run for run in _runs(where, task=task) if run.status is RunStatus.FINISHED]
     for run in runs:
         replay(names, run.run_id, run.config, run.record, run.events(), warn=lambda m: warn([m]))
     error_console().print(
@@ -182,24 +194,25 @@ def export(
 
 
 @app.command()
-def table(where: Where = None, fmt: Format = "text") -> None:
+def table(where: Where = None, task: TaskOnly = None, fmt: Format = "text") -> None:
     """Table I: method x shots, mean ± std over seeds per language, best per column marked."""
     from mpt_engine.reports import table1
 
-    show_table(table1(_runs(where)), fmt)
+    show_table(table1(_runs(where, task=task)), fmt)
 
 
 @app.command()
 def table2(
     shots: Annotated[int, typer.Option(help="shot setting")] = 64,
     where: Where = None,
+    task: TaskOnly = None,
     test: Test = TTest.WELCH,
     fmt: Format = "text",
 ) -> None:
     """Table II: MPT and its ablations with two-tailed t-test p-values."""
     from mpt_engine.reports import table2 as build
 
-    show_table(build(_runs(where, shots=shots), test), fmt)
+    show_table(build(_runs(where, shots=shots, task=task), test), fmt)
 
 
 @app.command()
@@ -207,6 +220,7 @@ def compare(
     first: Annotated[str, typer.Argument(help="selection A, e.g. method=sp,shots=64")],
     second: Annotated[str, typer.Argument(help="selection B, e.g. method=mpt,shots=64")],
     where: Where = None,
+    task: TaskOnly = None,
     test: Test = TTest.WELCH,
     fmt: Format = "text",
 ) -> None:
@@ -214,7 +228,7 @@ def compare(
     from mpt_engine.reports import compare as build
     from mpt_engine.results import parse_where, select
 
-    runs = _runs(where)
+    runs = _runs(where, task=task)
     table_ = build(
         select(runs, parse_where(first)), select(runs, parse_where(second)), (first, second), test
     )
@@ -225,6 +239,7 @@ def compare(
 def families(
     shots: Annotated[int, typer.Option(help="shot setting (the paper's Figure 3: 32)")] = 32,
     where: Where = None,
+    task: TaskOnly = None,
     fmt: Format = "text",
     plot: Plot = None,
 ) -> None:
@@ -232,7 +247,7 @@ def families(
     from mpt_engine.figures import family_figure
     from mpt_engine.reports import families as build
 
-    built = build(_runs(where, shots=shots))
+    built = build(_runs(where, shots=shots, task=task))
     show_table(built, fmt)
     _figure(family_figure(built), plot, fmt)
 
@@ -242,6 +257,7 @@ def ablation(
     kind: Annotated[str, typer.Argument(help=", ".join(ABLATIONS))],
     shots: Annotated[int, typer.Option(help="shot setting")] = 64,
     where: Where = None,
+    task: TaskOnly = None,
     fmt: Format = "text",
     plot: Plot = None,
 ) -> None:
@@ -249,7 +265,7 @@ def ablation(
     from mpt_engine.figures import ablation_figure
     from mpt_engine.reports import ablation as build
 
-    built = build(_runs(where, shots=shots), kind)
+    built = build(_runs(where, shots=shots, task=task), kind)
     show_table(built, fmt)
     _figure(ablation_figure(built, ABLATIONS[kind].numeric), plot, fmt)
 

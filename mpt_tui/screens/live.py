@@ -93,7 +93,7 @@ class LiveScreen(Screen):
         # Always a total: without one the bar pulses, as if a failed or queued run were working.
         progress.update(total=run.total_steps or 1, progress=len(run.steps))
         status.update(_status_line(run))
-        grid.show(run.per_language, run.average)
+        grid.show(run.per_language, run.average, run.task)
 
 
 def _queue_cells(run: RunState) -> list:

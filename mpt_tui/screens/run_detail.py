@@ -69,4 +69,4 @@ class RunDetailScreen(Screen):
             title += f"  [red]{run.error}[/]"
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#detail-plot", LossPlot).show(run)
-        self.query_one("#detail-grid", AccuracyGrid).show(run.per_language, average)
+        self.query_one("#detail-grid", AccuracyGrid).show(run.per_language, average, run.task)
