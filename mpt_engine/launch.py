@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -23,6 +24,9 @@ from mpt_engine.grid import expand
 from mpt_engine.run_state import RunStatus
 from mpt_engine.runner import Execution, execute, failure
 from mpt_engine.store import BadRun, RunStore, pending_runs
+
+log = logging.getLogger(__name__)
+WARNING = "mpt-warning: "  # how a worker writes the engine's warnings on its stderr
 
 
 def gpu_slots(text: str) -> list[str]:
@@ -182,11 +186,16 @@ class _Child:
         lines.put((index, None))
 
     def finish(self) -> RunStopped | None:
-        """Wait for the exit; a child that died without a final event gets one."""
+        """Wait for the exit; a child that died without a final event gets one. The engine's
+        warnings the child wrote (a tracker that stopped) are said again here."""
         code = self.process.wait()
         self.stderr.seek(0)
-        tail = self.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+        lines = self.stderr.read().decode(errors="replace").strip().splitlines()
         self.stderr.close()
+        for line in lines:
+            if line.startswith(WARNING):
+                log.warning(line.removeprefix(WARNING))
+        tail = [line for line in lines if not line.startswith(WARNING)][-1:]
         if self.ended:
             return None
         reason = tail[0] if tail else f"worker exited with code {code}"

@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import STOP_SIGNALS, ExitCode, MptError
+from mpt_engine.launch import WARNING
 from mpt_engine.runner import Execution, execute, failure, finished_result
 from mpt_engine.store import RunStore
 
@@ -23,6 +25,10 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
+    warnings = logging.StreamHandler(sys.stderr)  # the parent says them again (launch.WARNING)
+    warnings.setFormatter(logging.Formatter(WARNING + "%(message)s"))
+    warnings.setLevel(logging.WARNING)
+    logging.getLogger("mpt_engine").addHandler(warnings)
     parser = argparse.ArgumentParser(prog="python -m mpt_engine.worker")
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--execution", default="{}", help="runner.Execution as JSON")

@@ -170,3 +170,13 @@ def test_log_is_not_part_of_a_runs_identity_and_names_are_checked(capsys):
     with pytest.raises(InvalidInput):
         trackers.parse_trackers("tensorboard,comet")
     assert trackers.parse_trackers(" mlflow, mlflow,wandb ") == ("mlflow", "wandb")
+
+
+def test_a_tracker_failing_in_a_grids_child_is_one_warning_from_the_grid(capsys, monkeypatch):
+    """Grid runs train in child processes: the warning a child writes is said by the grid."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuch://tracker")  # no such store: fails at once
+    args = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1", "--epochs", "1")
+    code, _, err = mpt(capsys, *args, "--log", "mlflow", "--gpus", "0")  # children, even on a CPU
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "stopped logging" in line]
+    assert len(said) == 1 and said[0].startswith("mpt: mlflow stopped logging run sp-k4-s1-")
