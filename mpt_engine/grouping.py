@@ -8,13 +8,19 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mpt_engine.config import identity
+from mpt_engine.config import UNUSED_BY, identity
 from mpt_engine.results import StoredRun
 from mpt_engine.run_state import RunStatus
 
 # A variant (an ablation, SP beside MPT) reads other files than its base run (no auxiliary
 # corpus, another one), so it is looked up without the data digest.
 VARIANT_IGNORE = ("seed", "data_digest")
+
+
+def _unused(config: Mapping[str, Any], name: str) -> bool:
+    """A field the run's method does not use (resolved to None); None elsewhere is a value
+    (test_limit None: every test example)."""
+    return config.get(name) is None and name in UNUSED_BY.get(config.get("method"), ())
 
 
 def config_key(config: Mapping[str, Any], ignore: Sequence[str] = ("seed",)) -> str:
@@ -35,6 +41,12 @@ def group_runs(
     return groups
 
 
+def run_settings(runs: Sequence[StoredRun]) -> list[str]:
+    """For each run, what sets it apart beyond method, shots and seed (`data=synthetic
+    model=tiny`), so that runs of one method, shots and seed can be told apart in a list."""
+    return distinguishing_settings([[run] for run in runs], ("method", "shots", "seed"))
+
+
 def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
     """For each group, `field=value` where it departs from the most common value of a field that
     takes several values among the groups ("—" for none). A field a method does not use (None)
@@ -51,15 +63,15 @@ def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[s
     }
     common: dict[str, str] = {}
     for name in configs[0] if configs else ():
-        values = [repr(c.get(name)) for c in configs if c.get(name) is not None]
+        values = [repr(c.get(name)) for c in configs if not _unused(c, name)]
         if name not in ignored and len(set(values)) > 1:
             common[name] = Counter(values).most_common(1)[0][0]
     labels = []
     for config in configs:
         departures = [
-            f"{name}={config[name]}"
+            f"{name}={config.get(name)}"
             for name, usual in common.items()
-            if config.get(name) is not None and repr(config[name]) != usual
+            if not _unused(config, name) and repr(config.get(name)) != usual
         ]
         labels.append(" ".join(departures) or "—")
     return labels

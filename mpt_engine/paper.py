@@ -9,11 +9,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mpt_engine.config import DEFAULT_TASK, RunConfig
+from mpt_engine.config import RunConfig
+from mpt_engine.errors import InvalidInput
 from mpt_engine.reports import P_FORMAT, PAPER_MPT_SETTINGS, table1, table2
 from mpt_engine.results import StoredRun
+from mpt_engine.run_state import RunStatus
 from mpt_engine.stats import TTest
-from mpt_engine.tables import Cell, ResultTable, Row
+from mpt_engine.tables import Cell, ResultTable, Row, count
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "assets" / "paper_results.json"
 
@@ -26,12 +28,13 @@ def paper_results() -> dict[str, Any]:
 def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
     """Our Table I means beside the published ones, with the difference per cell."""
     published = paper_results()
-    ours = table1([run for run in xnli_runs(runs) if _paper_settings(run.config)])
+    comparable, note = paper_setup_runs(runs)
+    ours = table1([run for run in comparable if _paper_settings(run.config)])
     table = ResultTable(
         title=f"Ours vs the paper's Table I ({published['source']})",
         label_columns=[*ours.label_columns[:-1], "Source"],
         value_columns=ours.value_columns,
-        notes=["ours: mean over seeds; Δ = ours − paper"],
+        notes=["ours: mean over seeds; Δ = ours − paper", *note],
     )
     for row in ours.rows:
         shots, method = row.labels[0], row.labels[1].lower()
@@ -53,12 +56,13 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
     """Our Table II beside the published one, with the difference per cell; p-values by the
     paper's own test unless `test` says otherwise."""
     published = paper_results()["table2_64_shots"]
-    ours = table2(xnli_runs(runs), test)
+    comparable, note = paper_setup_runs(runs)
+    ours = table2(comparable, test)
     table = ResultTable(
         title=f"Ours vs the paper's Table II ({paper_results()['source']})",
         label_columns=["Model", "Source"],
         value_columns=ours.value_columns,
-        notes=[*ours.notes, "ours: mean over seeds; Δ = ours − paper"],
+        notes=[*ours.notes, "ours: mean over seeds; Δ = ours − paper", *note],
     )
     for row in ours.rows:
         name, seeds = row.labels
@@ -79,9 +83,30 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
     return table
 
 
-def xnli_runs(runs: Sequence[StoredRun]) -> list[StoredRun]:
-    """The runs of the paper's task: the published tables are XNLI's."""
-    return [run for run in runs if run.config.get("task", DEFAULT_TASK) == DEFAULT_TASK]
+# What the paper's numbers were measured with (RunConfig's defaults are the paper's setup).
+PAPER_SETUP = ("task", "model", "epochs", "batch_size", "lr", "weight_decay", "max_length")
+SETUP_WORDS = "XNLI, XLM-R base, 50 epochs, the paper's optimiser, real data, full test sets"
+
+
+def paper_setup_runs(runs: Sequence[StoredRun]) -> tuple[list[StoredRun], list[str]]:
+    """The finished runs comparable with the published numbers, and a note on those left out
+    (a smoke run's Δ against the paper would mean nothing); InvalidInput when none is."""
+    defaults = RunConfig().to_dict()
+
+    def comparable(config: Mapping[str, Any]) -> bool:
+        same = all(config.get(name, defaults[name]) == defaults[name] for name in PAPER_SETUP)
+        return same and config.get("data") != "synthetic" and config.get("test_limit") is None
+
+    finished = [run for run in runs if run.status is RunStatus.FINISHED]
+    kept = [run for run in finished if comparable(run.config)]
+    if finished and not kept:
+        raise InvalidInput(
+            f"none of the {count(len(finished), 'finished run')} is in the paper's setup "
+            f"({SETUP_WORDS}): a comparison with the published numbers would mislead"
+        )
+    left = len(finished) - len(kept)
+    note = [f"{count(left, 'run')} left out: not in the paper's setup ({SETUP_WORDS})"]
+    return kept, note if left else []
 
 
 def _paper_settings(config: Mapping[str, Any]) -> bool:

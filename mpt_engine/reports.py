@@ -9,7 +9,13 @@ from typing import Any
 
 from mpt_engine.config import DEFAULT_TASK, Method, RunConfig
 from mpt_engine.errors import InvalidInput
-from mpt_engine.grouping import VARIANT_IGNORE, config_key, distinguishing_settings, group_runs
+from mpt_engine.grouping import (
+    VARIANT_IGNORE,
+    config_key,
+    distinguishing_settings,
+    group_runs,
+    run_settings,
+)
 from mpt_engine.presets import ABLATIONS, TABLE2_ROWS
 from mpt_engine.record import minute
 from mpt_engine.results import StoredRun
@@ -60,8 +66,9 @@ def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
 
 
 def table1(runs: Sequence[StoredRun]) -> ResultTable:
-    """Table I: rows method x shots, mean ± std over seeds; the best of each column within each
-    shot setting is marked, as the paper's bold."""
+    """Table I: rows method x shots, mean ± std over seeds; the best of each column is marked,
+    as the paper's bold, among the rows of one shot setting that are comparable (no other
+    setting departs: a smoke run never takes the bold from real runs)."""
     groups = list(group_runs(runs).values())
     if not groups:
         raise InvalidInput("no finished runs to tabulate")
@@ -74,7 +81,7 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
         value_columns=columns(task),
         notes=[STD_NOTE],
     )
-    blocks: dict[int, list[Row]] = {}
+    blocks: dict[tuple[int, str], list[Row]] = {}
     for group, setting in sorted(zip(groups, settings, strict=True), key=_table1_order):
         config = group[0].config
         labels = [
@@ -84,7 +91,7 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
         ]
         row = Row([*labels, str(len(group))], accuracy_cells(group))
         table.rows.append(row)
-        blocks.setdefault(config["shots"], []).append(row)
+        blocks.setdefault((config["shots"], setting), []).append(row)
     table.mark_best(list(blocks.values()), columns(task))
     _note_unfinished(table, runs)
     return table
@@ -101,10 +108,14 @@ def compare(
     names: tuple[str, str] = ("A", "B"),
     test: TTest = TTest.WELCH,
 ) -> ResultTable:
-    """Two selections, their difference, and a two-tailed t-test over seeds per column."""
+    """Two selections, their difference, and a two-tailed t-test over seeds per column. Each
+    selection must be one configuration apart from the seed: runs that differ otherwise (other
+    data, model, epochs) are never averaged together."""
     if test is TTest.COLUMNS:
         raise InvalidInput("compare tests each column over seeds: use {test} welch or paired")
     first, second = _finished(first, names[0]), _finished(second, names[1])
+    for name, selection in zip(names, (first, second), strict=True):
+        _one_configuration(selection, name)
     task = single_task([*first, *second])
     if test is TTest.PAIRED:
         first, second = _match_seeds(first, second)
@@ -277,6 +288,16 @@ def _finished(runs: Sequence[StoredRun], name: str) -> list[StoredRun]:
     return finished
 
 
+def _one_configuration(runs: Sequence[StoredRun], name: str) -> None:
+    groups = list(group_runs(runs).values())
+    if len(groups) > 1:
+        settings = distinguishing_settings(groups, ())
+        raise InvalidInput(
+            f"selection {name} mixes {len(groups)} configurations ({'; '.join(settings)}), "
+            "which would be averaged together; add a field=value that picks one"
+        )
+
+
 def _match_seeds(first: Sequence[StoredRun], second: Sequence[StoredRun]):
     by_seed = {run.config["seed"]: run for run in second}
     pairs = [(run, by_seed[run.config["seed"]]) for run in first if run.config["seed"] in by_seed]
@@ -292,18 +313,24 @@ def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
 
 
 def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
-    """The runs themselves, one row each, with their average accuracy."""
+    """The runs themselves, one row each, with their average accuracy, and (when the runs
+    differ in more than method, shots and seed) what sets each apart."""
+    settings = run_settings(runs)
+    shown = any(setting != "—" for setting in settings)
     table = ResultTable(
         title=count(len(runs), "run"),
-        label_columns=["Run", "Method", "Shots", "Seed", "Status", "Started"],
+        label_columns=[
+            "Run", "Method", "Shots", "Seed", *(["Setting"] if shown else []), "Status", "Started"
+        ],
         value_columns=[AVERAGE],
-    )
-    for run in runs:
+    )  # fmt: skip
+    for run, setting in zip(runs, settings, strict=True):
         labels = [
             run.run_id,
             str(run.config.get("method", "?")),
             str(run.config.get("shots", "?")),
             str(run.config.get("seed", "?")),
+            *([setting] if shown else []),
             run.status,
             minute(run.started_at),
         ]

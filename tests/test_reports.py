@@ -20,6 +20,7 @@ from mpt_engine.reports import (
     ablation,
     compare,
     families,
+    runs_table,
     table1,
     table2,
 )
@@ -37,8 +38,9 @@ from mpt_engine.tables import export
 
 
 def add_run(store: RunStore, accuracies: dict[str, float], **values) -> str:
-    """A finished run folder as the runner writes it, with the given accuracies."""
-    config = RunConfig(model="tiny", data="synthetic", **values).resolved()
+    """A finished run folder as the runner writes it, with the given accuracies (in the paper's
+    setup unless `values` change it)."""
+    config = RunConfig(**values).resolved()
     folder = store.folder(config.run_id)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config.to_json())
@@ -322,3 +324,38 @@ def test_table2_beside_the_papers(store):
     delta = rows[("w/o consistency loss", "Δ")]
     assert delta.cells[0].value == pytest.approx(ours.cells[0].value - published["values"][0])
     assert ("w/o translator, own p^T", "paper") not in rows  # not in the paper
+
+
+def test_runs_that_differ_beyond_the_seed_are_never_averaged_together(tmp_path):
+    """A smoke run (synthetic data, tiny model, 1 epoch) beside real runs of the same method,
+    shots and seed: no aggregate pools them, the bold goes among comparable rows only, and the
+    paper comparison leaves the smoke run out and says so."""
+    store = RunStore(tmp_path / "runs")
+    rng = random.Random(1)
+    for seed in (1, 2):
+        add_run(store, accuracies(rng, 40), method="sp", shots=4, seed=seed)
+        add_run(store, accuracies(rng, 45), method="mpt", shots=4, seed=seed)
+    smoke = dict(model="tiny", data="synthetic", epochs=1, test_limit=10)
+    add_run(store, accuracies(rng, 90), method="sp", shots=4, seed=1, **smoke)
+    every = runs(store)
+
+    with pytest.raises(InvalidInput, match=r"selection A mixes 2 configurations .*data=synthetic"):
+        compare(select(every, parse_where("method=sp")), select(every, parse_where("method=mpt")))
+    table = table1(every)
+    rows = {(row.labels[1], row.labels[2]): row for row in table.rows}
+    real_mpt, real_sp = rows[("MPT", "—")], rows[("SP", "—")]
+    assert real_sp.labels[3] == "2"  # the two real seeds, without the smoke run
+    assert all(cell.best for cell in real_mpt.cells)  # 45 beats 40; the smoke 90 is not its rival
+    (smoke_row,) = [row for row in table.rows if "data=synthetic" in row.labels[2]]
+    assert smoke_row.labels[3] == "1" and not any(cell.best for cell in smoke_row.cells)
+
+    listed = runs_table(every)
+    assert listed.label_columns[4] == "Setting"
+    shown = {row.labels[4] for row in listed.rows}
+    assert shown == {"—", "data=synthetic epochs=1 model=tiny test_limit=10"}
+
+    compared = paper_comparison(every)
+    assert any("1 run left out: not in the paper's setup" in note for note in compared.notes)
+    assert {row.labels[-1] for row in compared.rows} >= {"ours (2 seeds)", "paper"}
+    with pytest.raises(InvalidInput, match="none of the 1 finished run is in the paper's setup"):
+        paper_comparison(select(every, parse_where("model=tiny")))

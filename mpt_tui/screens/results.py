@@ -21,6 +21,7 @@ from textual.widgets import (
 )
 
 from mpt_engine.errors import MptError
+from mpt_engine.grouping import run_settings
 from mpt_engine.record import minute
 from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, parse_where, select
@@ -33,7 +34,7 @@ from mpt_tui.screens.run_detail import RunDetailScreen
 from mpt_tui.widgets import report_table
 from mpt_tui.wording import in_app_words
 
-RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started")
+RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started", "setting")
 
 
 class ResultsScreen(Screen):
@@ -129,8 +130,9 @@ class ResultsScreen(Screen):
         for name in RUN_COLUMNS:  # the sorted column says which way
             arrow = (" ▼" if reverse else " ▲") if name == column else ""
             table.add_column(name + arrow, key=name)
-        for run in sorted(runs, key=lambda r: _sort_key(r, column), reverse=reverse):
-            table.add_row(*_run_cells(run), key=run.run_id)
+        settings = dict(zip((run.run_id for run in runs), run_settings(runs), strict=True))
+        for run in sorted(runs, key=lambda r: _sort_key(r, column, settings), reverse=reverse):
+            table.add_row(*_run_cells(run, settings[run.run_id]), key=run.run_id)
         if table.row_count:
             table.move_cursor(row=min(cursor.row, table.row_count - 1), column=cursor.column)
 
@@ -226,7 +228,7 @@ def _progress(run: StoredRun) -> str:
     return f"running {100 * state.progress:.0f}%" if state.steps else "running"
 
 
-def _run_cells(run: StoredRun) -> list:
+def _run_cells(run: StoredRun, setting: str) -> list:
     status = _progress(run) or run.status
     style = STATUS_STYLES.get(run.status, "red")
     average = "" if run.average is None else f"{run.average:.1f}"
@@ -238,10 +240,11 @@ def _run_cells(run: StoredRun) -> list:
         Text(average, justify="right"),
         Text(status, style=style),
         minute(run.started_at)[5:],
+        Text(setting, style="dim" if setting == "—" else ""),  # what sets it apart
     ]
 
 
-def _sort_key(run: StoredRun, column: str):
+def _sort_key(run: StoredRun, column: str, settings: dict[str, str]):
     values = {
         "run": run.run_id,
         "method": str(run.config.get("method")),
@@ -250,5 +253,6 @@ def _sort_key(run: StoredRun, column: str):
         "avg": run.average if run.average is not None else -1.0,
         "status": run.status,
         "started": run.started_at,
+        "setting": settings[run.run_id],
     }
     return values[column]
