@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 
@@ -16,7 +17,12 @@ class Event:
         return {"event": self.kind, **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        """The NDJSON line, stamped with when the event was first written (`at`, UTC, in
+        milliseconds): the store's line and the one `--json` prints carry the same time."""
+        stamp = self.__dict__.setdefault(
+            "_at", datetime.now(UTC).isoformat(timespec="milliseconds")
+        )
+        return json.dumps({**self.to_dict(), "at": stamp}, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class TestEvaluated(Event):
     accuracy: float  # percent
     examples: int
     predictions: list[int] = field(default_factory=list)  # label index per test example
+    gold: list[int] = field(default_factory=list)  # its gold label index
+    rows: list[int] = field(default_factory=list)  # its row in the language's test file
 
 
 @dataclass(frozen=True)
@@ -113,4 +121,5 @@ EVENT_TYPES = {
 
 def event_from_dict(values: dict[str, Any]) -> Event:
     values = dict(values)
+    values.pop("at", None)  # when the line was written, not part of the event
     return EVENT_TYPES[values.pop("event")](**values)

@@ -16,6 +16,7 @@ from mpt_engine.errors import Diverged, ExitCode, MptError, RunClaimed
 from mpt_engine.events import Event, RunFinished, RunSkipped, RunStopped, TestEvaluated
 from mpt_engine.run_state import RunStatus
 from mpt_engine.store import RunFolder, RunStore
+from mpt_engine.tasks import load_task
 from mpt_engine.trackers import TrackerFeed
 from mpt_engine.train import Trainer
 
@@ -76,13 +77,17 @@ def _train(
     record = records.collect()
     record.update(annotations, **trainer.record())
     run = RunFolder(store.home, config.run_id)
-    predictions: dict[str, list[int]] = {}
+    predictions: dict[str, dict[str, list[int]]] = {}
     feed = TrackerFeed(execution.log, config.run_id, config.to_dict(), record)
     try:
         store.begin(config.run_id, config.to_dict(), record)
         for event in trainer.events():
             if isinstance(event, TestEvaluated):
-                predictions[event.language] = event.predictions
+                predictions[event.language] = {
+                    "example": event.rows,  # the row of the language's test file
+                    "gold": event.gold,
+                    "predicted": event.predictions,  # -1: PCT's argmax is no label word
+                }
             if isinstance(event, RunFinished):  # result.json first: the event follows a result
                 if execution.save_checkpoint:
                     trainer.save_checkpoint(run.folder / "checkpoint")
@@ -90,7 +95,8 @@ def _train(
                 run.write_record(record)
                 result = event.to_dict()
                 del result["event"]
-                run.finish(result, predictions)
+                labels = list(load_task(config.task).labels)  # label indices name these
+                run.finish(result, {"labels": labels, "per_language": predictions})
             run.append_event(event.to_json())
             feed.send(event)
             yield event

@@ -294,7 +294,7 @@ class RunFolder:
         """One line per event, appended; a reader ignores a torn last line."""
         self._append((line + "\n").encode("utf-8"))
 
-    def finish(self, result: dict[str, Any], predictions: dict[str, list[int]]) -> None:
+    def finish(self, result: dict[str, Any], predictions: dict[str, Any]) -> None:
         self.write_json("predictions.json", predictions)
         self.write_json("result.json", result)
 

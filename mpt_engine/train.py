@@ -168,7 +168,12 @@ class Trainer:
             evaluation = self._evaluate(examples, language)
             per_language[language] = evaluation.accuracy
             yield TestEvaluated(
-                language, evaluation.accuracy, len(examples), list(evaluation.predictions)
+                language,
+                evaluation.accuracy,
+                len(examples),
+                list(evaluation.predictions),
+                gold=[example.label for example in examples],
+                rows=self.data.test_rows.get(language, list(range(len(examples)))),
             )
         yield RunFinished(
             run_id=config.run_id,

@@ -62,7 +62,9 @@ def test_smoke_run_of_each_method(capsys, monkeypatch, request, method, data):
     assert ("[p]" in record["template_example"]) is (method in ("sp", "mpt"))
     logged = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert logged == events
-    assert len(read_json(folder / "predictions.json")["sw"]) == 200
+    predictions = read_json(folder / "predictions.json")
+    assert len(predictions["per_language"]["sw"]["predicted"]) == 200
+    assert predictions["labels"] == ["entailment", "neutral", "contradiction"]
 
 
 def test_same_command_gives_identical_results(capsys, monkeypatch, tmp_path, shared_data):

@@ -57,7 +57,10 @@ def test_an_exported_mpt_run_loads_without_mpt_and_predicts_as_the_run(capsys, t
         )
     )
     predicted = mpt_json(capsys, "predict", out, "--file", pairs, "--json")
-    expected = [LABELS[label] for language in LANGUAGES for label in stored[language][:15]]
+    predicted_here = stored["per_language"]
+    expected = [
+        LABELS[i] for language in LANGUAGES for i in predicted_here[language]["predicted"][:15]
+    ]
     assert [row["label"] for row in predicted] == expected
 
 

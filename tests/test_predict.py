@@ -36,7 +36,7 @@ def test_predict_matches_the_runs_test_predictions(capsys, tmp_path, method):
     expected = [
         LABELS[label] if label >= 0 else "other"
         for language in ("en", "de", "zh")
-        for label in stored[language][:15]
+        for label in stored["per_language"][language]["predicted"][:15]
     ]
     assert [row["label"] for row in predicted] == expected
 
@@ -113,3 +113,22 @@ def test_a_damaged_checkpoint_is_one_line_with_exit_code_3(capsys, monkeypatch, 
         code, _, err = mpt(capsys, "predict", run_id, "--premise", "a", "--hypothesis", "b")
         assert code == 3 and fragment in err, (fragment, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predictions_name_each_test_example_its_gold_and_predicted_label(capsys):
+    events = mpt_json(
+        capsys, "run", "--preset", "smoke", "--method", "sp", "--test-limit", "20", "--json"
+    )
+    folder = runs_dir() / events[-1]["run_id"]
+    stored = json.loads((folder / "predictions.json").read_text())
+    assert stored["labels"] == list(LABELS)
+    config = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    test = load_task_data(config).test
+    for language, rows in stored["per_language"].items():
+        assert rows["example"] == list(range(20))  # rows of the language's test file
+        assert rows["gold"] == [example.label for example in test[language]]
+        accuracy = sum(g == p for g, p in zip(rows["gold"], rows["predicted"], strict=True)) / 20
+        assert 100 * accuracy == pytest.approx(events[-1]["per_language"][language])
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    stamps = [json.loads(line)["at"] for line in lines]
+    assert stamps == sorted(stamps) and stamps[0].endswith("+00:00")  # every event, in UTC

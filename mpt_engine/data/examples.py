@@ -37,6 +37,7 @@ class TaskData:
     test: dict[str, list[Example]]  # XNLI test per language
     aux: list[AlignmentPair] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    test_rows: dict[str, list[int]] = field(default_factory=dict)  # each test example's file row
 
     def texts(self) -> Iterator[str]:
         """Every sentence the run will tokenise (used to train the tiny tokenizer)."""

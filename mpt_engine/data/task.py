@@ -33,11 +33,11 @@ def load_task_data(config: RunConfig) -> TaskData:
         dev = source.paper_split("dev", config.shots)
     else:
         train, dev, held_out = sampled_splits(source, task, config.shots, config.seed)
-    test = {}
+    test, test_rows = {}, {}
     for language in task.languages:
         rows = source.examples(task, "test", language)
-        kept = [row for index, row in enumerate(rows) if index not in held_out]
-        test[language] = kept[: config.test_limit]
+        kept = [index for index in range(len(rows)) if index not in held_out][: config.test_limit]
+        test[language], test_rows[language] = [rows[index] for index in kept], kept
     uses_aux = config.method is Method.MPT and config.aux != "none"
     aux = (
         alignment_corpus(source, config.aux, config.aux_size, train + dev, task.target_languages)
@@ -48,7 +48,7 @@ def load_task_data(config: RunConfig) -> TaskData:
     fingerprints.update({f"test.{lang}": fingerprint(rows) for lang, rows in test.items()})
     if aux:
         fingerprints["aux"] = fingerprint(aux)
-    return TaskData(train, dev, test, aux, fingerprints)
+    return TaskData(train, dev, test, aux, fingerprints, test_rows)
 
 
 def sampled_splits(source, task: Task, shots: int, seed: int):
