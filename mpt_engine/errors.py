@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     RUN_FAILED = 1  # diverged, out of memory
     USAGE = 2  # bad usage or bad input
     UNAVAILABLE = 3  # a model or data source cannot be reached or read
+    BUSY = 4  # another process is training the run right now (not a failure)
     INTERRUPTED = 130
 
 
@@ -81,3 +82,5 @@ class Diverged(RunFailed):
 
 class RunClaimed(MptError):
     """The run is not trained here: another process is training it, or it finished meanwhile."""
+
+    exit_code = ExitCode.BUSY

@@ -42,6 +42,11 @@ def tensorboard_dir() -> Path:
     return home() / "tensorboard"
 
 
+def trash_dir() -> Path:
+    """Where `mpt results rm` and `mpt run --rerun` move runs (delete it to reclaim the space)."""
+    return home() / "trash"
+
+
 def slurm_dir() -> Path:
     """Slurm submissions (submissions.jsonl) and the array tasks' logs (jobs/)."""
     return home() / "slurm"

@@ -33,7 +33,7 @@ from typing import Any
 
 from mpt_engine import paths
 from mpt_engine.config import DEFAULT_TASK
-from mpt_engine.errors import InvalidInput, RunFailed
+from mpt_engine.errors import InvalidInput, RunClaimed, RunFailed
 from mpt_engine.run_state import DONE, STORED, RunStatus
 from mpt_engine.safe_files import (
     NO_FOLLOW,
@@ -226,6 +226,25 @@ class RunStore:
             return None
         finally:
             os.close(handle)
+
+    def remove(self, run_id: str) -> Path:
+        """Move a run's folder to the trash ($MPT_HOME/trash/<run id>-<time>), where nothing
+        is lost until the trash is deleted; RunClaimed while a process trains the run."""
+        folder = self.folder(run_id)
+        if folder.is_symlink() or not folder.is_dir():
+            raise InvalidInput(f"no run {run_id} in {self.root}")
+        with self.claim(run_id) as mine:
+            if not mine:
+                owner = self.owner(run_id) or "another process"
+                raise RunClaimed(f"run {run_id} is being trained by {owner}; stop it first")
+            trash = paths.trash_dir()
+            trash.mkdir(parents=True, exist_ok=True)
+            target = trash / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            try:
+                folder.rename(target)
+            except OSError as error:
+                raise write_error(folder, error) from None
+        return target
 
     def begin(self, run_id: str, config: dict[str, Any], record: dict[str, Any]) -> RunFolder:
         """Start (or restart, after an interruption) the run's folder; a finished run is kept.

@@ -272,3 +272,27 @@ def test_a_terminal_without_unicode_gets_ascii(capsys, monkeypatch):
             assert text.strip() and "Traceback" not in err
             if args[1] == "table":
                 assert ("+/-" if encoding == "ascii" else "±") in text
+
+
+def test_rerun_and_rm_move_a_run_to_the_trash_and_never_touch_one_in_training(capsys):
+    args = ("run", "--preset", "smoke", "--method", "sp", "--epochs", "1", "--json")
+    *_, first = mpt_json(capsys, *args)
+    run_id, folder = first["run_id"], Path(os.environ["MPT_HOME"], "runs", first["run_id"])
+    trash = Path(os.environ["MPT_HOME"], "trash")
+    *_, again = mpt_json(capsys, *args, "--save-checkpoint", "--rerun")
+    assert again["run_id"] == run_id and (folder / "checkpoint").is_dir()  # trained again
+    (kept,) = trash.iterdir()  # the first attempt, whole
+    assert json.loads((kept / "result.json").read_text())["run_id"] == run_id
+
+    from mpt_engine.store import RunStore
+
+    store = RunStore()
+    with store.claim(run_id):  # another process trains it
+        code, _, err = mpt(capsys, "results", "rm", run_id)
+        assert code == 4 and "is being trained by" in err and folder.is_dir()
+        code, _, err = mpt(capsys, "run", *args[1:-1], "--rerun")
+        assert code == 4 and folder.is_dir()
+    code, _, err = mpt(capsys, "results", "rm", run_id[:9])
+    assert code == 0 and f"removed {run_id}" in err and not folder.exists()
+    assert len(list(trash.iterdir())) == 2
+    assert mpt(capsys, "results", "rm")[0] == 2  # nothing named: refused

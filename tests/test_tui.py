@@ -460,3 +460,21 @@ async def test_runs_trained_headless_appear_in_the_results_and_the_plan(monkeypa
         monkeypatch.setattr("mpt_engine.store_index.read_or_skip", lambda *a: reads.append(a))
         await pilot.pause(2.5)  # two polls of an unchanged store
         assert reads == [] and table.row_count == 1
+
+
+async def test_a_run_is_removed_from_the_results_after_a_confirmation(finished_runs):
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep it
+        await pilot.pause()
+        assert all(stored_run(run_id).is_dir() for run_id in finished_runs)
+        await pilot.press("d")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 1, timeout=10)
+        assert sum(stored_run(run_id).is_dir() for run_id in finished_runs) == 1

@@ -194,6 +194,33 @@ def export(
 
 
 @app.command()
+def rm(
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="run ids, or unique prefixes of them")
+    ] = None,
+    where: Where = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="every run with this status: failed, diverged, interrupted, ..."),
+    ] = None,
+    task: TaskOnly = None,
+) -> None:
+    """Move runs to $MPT_HOME/trash (delete it to reclaim the space); never one that trains."""
+    from mpt_engine.results import find_run
+    from mpt_engine.store import RunStore
+
+    store = RunStore()
+    chosen = [find_run(store, reference) for reference in runs or []]
+    if where or status or task:
+        chosen += _runs(where, status=status, task=task)
+    if not chosen:
+        raise InvalidInput("name the runs to remove, or select them with --where or --status")
+    for run in {run.run_id: run for run in chosen}.values():
+        moved = store.remove(run.run_id)
+        error_console().print(f"removed {run.run_id} (kept in {moved})", soft_wrap=True)
+
+
+@app.command()
 def table(where: Where = None, task: TaskOnly = None, fmt: Format = "text") -> None:
     """Table I: method x shots, mean ± std over seeds per language, best per column marked."""
     from mpt_engine.reports import table1

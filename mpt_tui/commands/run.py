@@ -44,6 +44,13 @@ def run(
         ),
     ] = False,
     log: LogTo = None,
+    rerun: Annotated[
+        bool,
+        typer.Option(
+            "--rerun",
+            help="train it again even if finished (the old folder goes to $MPT_HOME/trash)",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="NDJSON events on stdout, the result object last")
     ] = False,
@@ -64,12 +71,18 @@ def run(
 
     store = RunStore()
     finished = store.result(config.run_id)
+    if finished is not None and rerun:
+        moved = store.remove(config.run_id)
+        error_console().print(
+            f"moved the finished run to {moved}; training it again", soft_wrap=True
+        )
+        finished = None
     if finished is not None:
         kept = (store.folder(config.run_id) / "checkpoint").is_dir()
         note = " (no checkpoint kept)" if save_checkpoint and not kept else ""
         error_console().print(
             f"run {config.run_id} already finished in {store.folder(config.run_id)}{note}; "
-            "showing its stored result",
+            "showing its stored result (--rerun trains it again)",
             highlight=False,
         )
         show_result(finished, as_json)

@@ -27,7 +27,9 @@ from mpt_engine.reports import compare, families, runs_table, table1
 from mpt_engine.results import StoredRun, parse_where, select
 from mpt_engine.run_state import RunState, RunStatus
 from mpt_engine.stats import TTest
+from mpt_engine.store import RunStore
 from mpt_engine.tables import ResultTable
+from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.live import STATUS_STYLES
 from mpt_tui.screens.run_detail import RunDetailScreen
@@ -43,6 +45,7 @@ class ResultsScreen(Screen):
         ("e", "export", "Export"),
         ("slash", "focus_filter", "Filter"),
         ("s", "sort", "Sort"),
+        ("d", "remove", "Remove run"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -187,8 +190,29 @@ class ResultsScreen(Screen):
         self.sort = (column, not self.sort[1] if self.sort[0] == column else False)
         self.rebuild()
 
+    def action_remove(self) -> None:
+        """Ask, then move the run under the cursor to the trash ($MPT_HOME/trash)."""
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return
+        run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        question = f"Move run {run_id} to the trash? (it stays in $MPT_HOME/trash)"
+        self.app.push_screen(
+            ConfirmScreen(question, "Remove", "Keep"),
+            lambda confirmed: self._remove(run_id) if confirmed else None,
+        )
+
+    def _remove(self, run_id: str) -> None:
+        try:
+            moved = RunStore().remove(run_id)
+        except MptError as problem:  # training right now, or gone already
+            self.notify(in_app_words(problem), severity="error")
+            return
+        self.notify(f"removed {run_id} (kept in {moved})")
+        self.app.follow_store()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "sort":  # only the runs sort (report tables keep the paper's order)
+        if action in ("sort", "remove"):  # only the runs (report tables keep the paper's order)
             return self.query_one("#tabs", TabbedContent).active == "tab-runs"
         return True
 
