@@ -4,6 +4,7 @@ languages. The trainer knows nothing about any user interface: it yields events.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 import transformers
 
 from mpt_engine import backbone, checkpoint, paths
-from mpt_engine.config import TINY_MODEL, Precision, RunConfig
+from mpt_engine.config import TINY_MODEL, DataKind, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.device import for_device, resolve_device
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
@@ -21,6 +22,7 @@ from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, Test
 from mpt_engine.methods import build_method
 from mpt_engine.prompts import render, verbalizer_record
 from mpt_engine.record import device_name
+from mpt_engine.sources import DATA_DIR
 from mpt_engine.tasks import load_task
 from mpt_engine.token_cache import tokenizer_fingerprint
 
@@ -201,6 +203,7 @@ class Trainer:
             "data_fingerprints": self.data.fingerprints,
             "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
             "template_example": render(tokenizer, example),
+            **self._data_folder(),
         }
         if method.label_ids is not None:
             ids = method.label_ids.tolist()
@@ -210,6 +213,13 @@ class Trainer:
     def save_checkpoint(self, folder: Path) -> None:
         """The trained state (the best epoch's, once the run has finished) and its tokenizer."""
         checkpoint.save(self.method, self.tokenizer, folder)
+
+    def _data_folder(self) -> dict[str, str]:
+        """The local data folder the run read (MPT_DATA_DIR), so its rerun line can name it."""
+        folder = os.environ.get(DATA_DIR)
+        if self.config.data is not DataKind.LOCAL or not folder:
+            return {}
+        return {"data_dir": os.path.abspath(os.path.expanduser(folder))}
 
     def autocast(self):
         """bf16 autocast when the precision asks for it (losses are computed in float32)."""

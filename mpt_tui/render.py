@@ -97,7 +97,7 @@ def run_summary(stored) -> list[tuple[str, str]]:
     and, for a Slurm task, its job and logs."""
     from mpt_engine.record import minute
     from mpt_engine.slurm import submissions
-    from mpt_tui.commands.options import run_command
+    from mpt_tui.commands.options import rerun_line
 
     rows = [(key, str(value)) for key, value in stored.config.items() if value is not None]
     record = stored.record
@@ -112,7 +112,7 @@ def run_summary(stored) -> list[tuple[str, str]]:
         rows.append(
             ("git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
         )
-    rows.append(("rerun", run_command(stored.config)))
+    rows.append(("rerun", rerun_line(stored)))
     submitted = submissions().get(stored.run_id)
     if submitted:
         rows.append(("slurm job", submitted["job_id"]))

@@ -296,3 +296,18 @@ def test_rerun_and_rm_move_a_run_to_the_trash_and_never_touch_one_in_training(ca
     assert code == 0 and f"removed {run_id}" in err and not folder.exists()
     assert len(list(trash.iterdir())) == 2
     assert mpt(capsys, "results", "rm")[0] == 2  # nothing named: refused
+
+
+def test_the_rerun_line_of_a_local_data_run_works_as_printed(capsys, monkeypatch, shared_data):
+    """`mpt results show` prints the line that reruns a run; for local data it names the data
+    folder it read, so the line works from a shell without MPT_DATA_DIR set."""
+    monkeypatch.setenv("MPT_DATA_DIR", str(shared_data))
+    args = ("run", "--preset", "smoke", "--method", "sp", "--epochs", "1", "--json")
+    *_, result = mpt_json(capsys, *args)
+    monkeypatch.delenv("MPT_DATA_DIR")
+    shown = mpt_json(capsys, "results", "show", result["run_id"], "--json")
+    assert shown["rerun"].startswith(f"MPT_DATA_DIR={shared_data.resolve()} mpt run ")
+    assignment, *words = shlex.split(shown["rerun"])
+    monkeypatch.setenv(*assignment.split("=", 1))  # as the shell would for the command
+    again = mpt_json(capsys, *words[1:], "--json")  # one line: the stored result
+    assert again["run_id"] == result["run_id"]  # the same run: shown, not trained again

@@ -25,10 +25,10 @@ def export(
     from mpt_engine import hf_export
     from mpt_engine.results import find_run
     from mpt_engine.store import RunStore
-    from mpt_tui.commands.options import run_command
+    from mpt_tui.commands.options import rerun_line
 
     stored = find_run(RunStore(), run)
-    written = hf_export.export(stored.folder, folder.expanduser(), run_command(stored.config))
+    written = hf_export.export(stored.folder, folder.expanduser(), rerun_line(stored))
     error_console().print(f"wrote {written}", highlight=False)
     if push_to_hub:
         url = hf_export.push(written, push_to_hub)

@@ -88,9 +88,15 @@ def with_config_options(listed: bool) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def run_command(values: Mapping[str, Any]) -> str:
+def rerun_line(stored) -> str:
+    """The command that reruns a stored run, with the data folder it read (local data)."""
+    return run_command(stored.config, stored.record.get("data_dir"))
+
+
+def run_command(values: Mapping[str, Any], data_dir: str | None = None) -> str:
     """The `mpt run` command that rebuilds a stored configuration: method, shots and seed, then
-    every option that differs from the defaults."""
+    every option that differs from the defaults; preceded by `MPT_DATA_DIR=...` when the run
+    read local data from `data_dir`."""
     config = run_config.RunConfig.from_dict(values).resolved()
     baseline = run_config.RunConfig(method=config.method, shots=config.shots).resolved().to_dict()
     stored = config.to_dict()
@@ -101,4 +107,7 @@ def run_command(values: Mapping[str, Any]) -> str:
         if spec.name in always
         or (stored[spec.name] is not None and stored[spec.name] != baseline[spec.name])
     ]
-    return " ".join(["mpt run", *words])
+    local = stored["data"] == "local" and data_dir
+    return " ".join(
+        [*([f"MPT_DATA_DIR={shlex.quote(data_dir)}"] if local else []), "mpt run", *words]
+    )

@@ -127,7 +127,7 @@ def show(
     from mpt_engine.results import find_run
     from mpt_engine.slurm import submissions
     from mpt_engine.store import RunStore
-    from mpt_tui.commands.options import run_command
+    from mpt_tui.commands.options import rerun_line
 
     stored = find_run(RunStore(), run)
     events = stored.events()
@@ -142,7 +142,7 @@ def show(
                 "record": stored.record,
                 "result": stored.result,
                 "slurm": submissions().get(stored.run_id),
-                "rerun": run_command(stored.config),
+                "rerun": rerun_line(stored),
                 "history": history,
             }
         )
