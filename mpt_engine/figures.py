@@ -22,6 +22,7 @@ class Series:
     x: list[Any]
     y: list[float]
     error: list[float] | None = None
+    right: bool = False  # on the right y axis (KL, a thousand times smaller than CE)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Panel:
     ylabel: str
     kind: str = "line"  # line or bar
     series: list[Series] = field(default_factory=list)
+    right_label: str = ""  # the right y axis's, when a series uses it
 
 
 @dataclass
@@ -46,11 +48,14 @@ def loss_figure(run_id: str, events: Sequence[dict[str, Any]]) -> Figure:
     if not steps:
         raise InvalidInput(f"run {run_id} has no training steps yet")
     x = [event["step"] for event in steps]
-    losses = Panel("losses", "step", "loss")
+    losses = Panel("losses", "step", "loss (total, CE)")
     for name in ("loss", "ce", "kl"):
         values = [event.get(name) for event in steps]
         if all(value is not None for value in values):
-            losses.series.append(Series("total" if name == "loss" else name.upper(), x, values))
+            label = "total" if name == "loss" else name.upper()
+            losses.series.append(Series(label, x, values, right=name == "kl"))
+    if any(series.right for series in losses.series):
+        losses.right_label = "KL"
     accuracy = Panel("English dev accuracy", "epoch", "accuracy (%)")
     if dev:
         accuracy.series.append(
@@ -122,6 +127,7 @@ def _draw(axis, panel: Panel) -> None:
     from matplotlib.ticker import MaxNLocator
 
     colours = colormaps["tab20"].colors
+    axes = [axis]
     if panel.kind == "bar":
         position = 0
         for index, series in enumerate(panel.series):
@@ -135,20 +141,28 @@ def _draw(axis, panel: Panel) -> None:
         axis.set_xticks(range(len(names)), names)
         axis.axhline(0, color="grey", linewidth=0.8)
     else:
-        for series in panel.series:
-            axis.errorbar(
+        if panel.right_label:
+            axes.append(axis.twinx())
+            axes[1].set_ylabel(panel.right_label)
+        for index, series in enumerate(panel.series):
+            axes[-1 if series.right else 0].errorbar(
                 series.x,
                 series.y,
                 yerr=series.error,
                 label=series.label,
                 marker="o" if series.error else None,
                 capsize=3,
+                color=colours[(2 * index) % 20],
             )
     if panel.xlabel in ("step", "epoch"):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_title(panel.title)
     axis.set_xlabel(panel.xlabel)
     axis.set_ylabel(panel.ylabel)
-    if len(panel.series) > 1:
-        axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if len(panel.series) > 1:  # one legend for both y axes
+        pairs = [one.get_legend_handles_labels() for one in axes]
+        entries = [entry for found, names in pairs for entry in zip(found, names, strict=True)]
+        handles, labels = zip(*entries, strict=True)
+        place = (1.12 if panel.right_label else 1.01, 1.0)
+        axis.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=place)
     axis.grid(alpha=0.3)

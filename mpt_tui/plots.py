@@ -24,6 +24,9 @@ def render_panel(panel: Panel, width: int, height: int) -> Text:
     return Text.from_ansi(plotext.build())
 
 
+COLOURS = ("cyan+", "orange+", "magenta+", "green+", "red+", "blue+")  # one per series
+
+
 def draw(plt, panel: Panel, width: int) -> None:
     """The panel's series, ticks, title and label on `plt`: plotext's module, or a plot's own."""
     if panel.kind == "bar":
@@ -31,9 +34,14 @@ def draw(plt, panel: Panel, width: int) -> None:
         values = [value for series in panel.series for value in series.y]
         plt.bar(names, values)
     else:
-        for series in panel.series:
+        for series, colour in zip(panel.series, COLOURS, strict=False):
             if series.x:
-                plt.plot(series.x, series.y, label=series.label, marker="hd")
+                side = "right" if series.right else "left"
+                plt.plot(
+                    series.x, series.y, label=series.label, marker="hd", color=colour, yside=side
+                )
+        if panel.right_label:
+            plt.ylabel(panel.right_label, yside="right")
     ticks = integer_ticks(panel, width)
     if ticks:
         plt.xticks(ticks)

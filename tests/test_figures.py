@@ -79,3 +79,30 @@ def test_ablation_figure(capsys, tmp_path):
 def test_plot_file_must_be_an_image(capsys, smoke_store, tmp_path):
     code, _, err = mpt(capsys, "results", "families", "--shots", "4", "--plot", tmp_path / "x.txt")
     assert code == 2 and ".png" in err
+
+
+def test_kl_has_an_axis_of_its_own_and_every_curve_a_colour(tmp_path):
+    """KL (about 0.001) beside CE (about 1.1) would lie flat on CE's axis."""
+    from mpt_engine.figures import loss_figure, save_figure
+    from mpt_tui.plots import COLOURS, render
+
+    steps = [
+        {"event": "train_step", "step": step, "loss": 1.1 - step / 100, "ce": 1.2, "kl": step / 1e3}
+        for step in range(1, 9)
+    ]
+    figure = loss_figure("mpt-k4-s1-0123456789", steps)
+    losses = figure.panels[0]
+    assert losses.right_label == "KL"
+    assert [(series.label, series.right) for series in losses.series] == [
+        ("total", False),
+        ("CE", False),
+        ("KL", True),
+    ]
+    drawn = render(figure, width=80, height=14)
+    assert "0.008" in drawn.plain and "1.2" in drawn.plain  # both scales are labelled
+    marks = set("▀▄▖▗▘▝▚▞▌▐▙▛▜▟")  # plotext's "hd" marker
+    colours = {
+        str(span.style) for span in drawn.spans if marks & set(drawn.plain[span.start : span.end])
+    }
+    assert len(colours) >= 3 and len(set(COLOURS)) == len(COLOURS)
+    assert save_figure(figure, tmp_path / "losses.png").stat().st_size > 0
