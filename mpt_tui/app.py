@@ -11,9 +11,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widgets import Input
 
 from mpt_engine.config import RunConfig
 from mpt_engine.events import RunSkipped
+from mpt_engine.results import StoredRun
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 from mpt_engine.store import RunStore, pending_runs, read_events
 from mpt_engine.store_index import StoreIndex
@@ -41,6 +43,7 @@ class MptApp(App):
         Binding("f4,3", "switch_mode('results')", "Results", key_display="F4"),
         Binding("f1,question_mark", "help", "Help", key_display="F1"),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -55,6 +58,7 @@ class MptApp(App):
         self.pool = None
         self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
         self.elsewhere: list[RunConfig] = []  # runs another process trains (another grid)
+        self.headless: dict[str, StoredRun] = {}  # runs trained outside the app, as last read
         self.polling = False
 
     # -- the store -------------------------------------------------------------------------
@@ -71,6 +75,25 @@ class MptApp(App):
 
     def _store_refreshed(self) -> None:
         self.store_changed += 1
+        self._follow_headless_runs()
+
+    def _follow_headless_runs(self) -> None:
+        """Runs that another process trains (`mpt run`, `mpt grid` in another terminal) join the
+        Runs screen while they train, and stay there, followed from the store, once they end."""
+        ours = {*self.launched, *(config.run_id for config in self.slurm_configs)}
+        changed = False
+        for stored in self.index.runs():
+            run_id = stored.run_id
+            followed = run_id in self.headless
+            if run_id in ours or not (followed or stored.status is RunStatus.RUNNING):
+                continue
+            if followed and self.headless[run_id] is stored:
+                continue  # its folder has not changed
+            self.headless[run_id] = stored
+            self.runs[run_id] = RunState.from_events(run_id, stored.events(), stored.status)
+            changed = True
+        if changed:
+            self.runs_changed += 1
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -247,6 +270,18 @@ class MptApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The screen in view needs no key in the footer (and at 80 columns there is no room).
         return not (action == "switch_mode" and parameters == (self.current_mode,))
+
+    def action_leave_field(self) -> None:
+        """Escape leaves a text field for the screen's main widget, so that keys are commands
+        again (`e` exports instead of typing an e)."""
+        if not isinstance(self.focused, Input):
+            return
+        auto = self.screen.AUTO_FOCUS
+        target = self.screen.query(auto).first() if auto and self.screen.query(auto) else None
+        if target is not None and target is not self.focused:
+            target.focus()
+        else:
+            self.screen.set_focus(None)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -478,3 +478,37 @@ async def test_a_run_is_removed_from_the_results_after_a_confirmation(finished_r
         await pilot.press("y")
         await wait_for(pilot, lambda: table.row_count == 1, timeout=10)
         assert sum(stored_run(run_id).is_dir() for run_id in finished_runs) == 1
+
+
+async def test_escape_leaves_a_text_field_for_the_screens_main_widget(finished_runs):
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input) and app.focused.id == "filter"
+        await pilot.press("escape")
+        assert app.focused.id == "runs"
+        await pilot.press("f2")
+        app.screen.query_one("#field-alpha", Input).focus()
+        await pilot.press("escape")
+        assert not isinstance(app.focused, Input)
+
+
+async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_it_trains():
+    """`mpt run` elsewhere: the Runs screen lists it while it trains, follows it, and shows it
+    finished; nothing was launched from the app."""
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        config = build_config("smoke", {"method": "mpt", "epochs": 20, "seed": 4}, environ={})
+        started = asyncio.get_running_loop().run_in_executor(
+            None, lambda: list(execute(config, RunStore()))
+        )
+        queue = app.screen.query_one("#queue", DataTable)
+        await wait_for(pilot, lambda: queue.row_count == 1, timeout=30)
+        (run_id,) = app.runs
+        assert not app.launched and app.screen.selected == run_id
+        await wait_for(pilot, lambda: app.runs[run_id].status == "running", timeout=30)
+        events = await started
+        await wait_for(pilot, lambda: app.runs[run_id].status == "finished", timeout=30)
+        assert app.runs[run_id].average == pytest.approx(events[-1].average)

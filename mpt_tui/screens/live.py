@@ -33,13 +33,33 @@ STATUS_STYLES = {
 ACTIVE = (RunStatus.RUNNING, RunStatus.TESTING)
 
 
+class QueueTable(DataTable):
+    """The queue: moving its cursor by hand keeps the chosen run in view (the screen otherwise
+    follows the newest run that trains)."""
+
+    def _chose(self) -> None:
+        self.screen.pinned = True
+
+    def action_cursor_up(self) -> None:
+        self._chose()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._chose()
+        super().action_cursor_down()
+
+    def _on_click(self, event) -> None:
+        self._chose()
+        return super()._on_click(event)
+
+
 class LiveScreen(Screen):
     AUTO_FOCUS = "#queue"
     BINDINGS = [("c", "app.cancel_runs", "Cancel runs")]
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+        yield QueueTable(id="queue", cursor_type="row", zebra_stripes=True)
         with Vertical(id="current"):
             yield Static("nothing launched yet: press 1 for the launcher", id="run-status")
             yield ProgressBar(id="run-progress", show_eta=False)
@@ -55,11 +75,16 @@ class LiveScreen(Screen):
         queue.add_column(Text("dev", justify="right"), key="dev")
         queue.add_column(Text("avg", justify="right"), key="avg")
         self.selected: str | None = None
+        self.pinned = False  # a run chosen by hand stays in view until runs are launched again
         self.watch(self.app, "runs_changed", lambda _: self.refresh_view())  # calls it now too
+
+    def on_screen_resume(self) -> None:
+        self.pinned = False  # back here (after a launch, say): follow the work again
+        self.refresh_view()
 
     @on(DataTable.RowHighlighted, "#queue")
     def _select(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value != self.selected:
+        if self.pinned and event.row_key.value != self.selected:
             self.selected = event.row_key.value
             self.refresh_view(force=True)
 
@@ -73,10 +98,22 @@ class LiveScreen(Screen):
                     queue.update_cell(run_id, key, cell, update_width=True)
             else:
                 queue.add_row(*cells, key=run_id)
-        if self.selected not in runs and runs:
-            active = [run for run in runs.values() if run.status in ACTIVE]
-            self.selected = (active or list(runs.values()))[0].run_id
+        self._follow_the_work(runs)
         self._show(runs.get(self.selected), force)
+
+    def _follow_the_work(self, runs: dict[str, RunState]) -> None:
+        """Show the newest run that trains unless the one shown still does or was chosen by
+        hand (with none training, the newest run)."""
+        current = runs.get(self.selected)
+        if current is not None and (self.pinned or current.status in ACTIVE):
+            return
+        active = [run_id for run_id, run in runs.items() if run.status in ACTIVE]
+        newest = active[-1] if active else next(reversed(runs), None)
+        if newest is not None and (current is None or active):
+            self.selected = newest
+            queue = self.query_one("#queue", DataTable)
+            if newest in queue.rows:
+                queue.move_cursor(row=queue.get_row_index(newest))
 
     def _show(self, run: RunState | None, force: bool) -> None:
         status = self.query_one("#run-status", Static)
