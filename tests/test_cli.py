@@ -311,3 +311,10 @@ def test_the_rerun_line_of_a_local_data_run_works_as_printed(capsys, monkeypatch
     monkeypatch.setenv(*assignment.split("=", 1))  # as the shell would for the command
     again = mpt_json(capsys, *words[1:], "--json")  # one line: the stored result
     assert again["run_id"] == result["run_id"]  # the same run: shown, not trained again
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_run_store_that_cannot_exist_is_an_error_not_an_empty_store(capsys, monkeypatch):
+    monkeypatch.setenv("MPT_HOME", "/proc/nope")
+    code, out, err = mpt(capsys, "results", "list")
+    assert code == 2 and out == "" and "MPT_HOME /proc/nope cannot be a run store" in err

@@ -389,6 +389,8 @@ def test_non_finite_loss_stops_the_run_as_diverged(capsys, monkeypatch):
     assert read_events(folder / "events.jsonl")[0]["event"] == "run_started"
     logged = (folder / "events.jsonl").read_text().count('"run_failed"')
     assert logged == 2  # both attempts are kept
+    code, out, _ = mpt(capsys, "results", "show", folder.name)  # says why it did not finish
+    assert code == 0 and "diverged: loss became nan" in " ".join(out.split())
 
 
 def test_out_of_memory_names_the_batch_size_options(capsys, monkeypatch):

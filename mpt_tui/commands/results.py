@@ -73,7 +73,16 @@ def _runs(where: str | None, **fixed):
 
     if fixed.get("task") and is_task_file(fixed["task"]):  # stored as an absolute path
         fixed["task"] = os.path.abspath(os.path.expanduser(fixed["task"]))
-    runs, warnings = load_runs(RunStore())
+    store = RunStore()
+    if not store.root.is_dir():  # a typo in MPT_HOME is not an empty store
+        what = "MPT_HOME" if os.environ.get("MPT_HOME") else "the run store"
+        try:
+            store.home.mkdir(parents=True, exist_ok=True)  # as the first run would
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise InvalidInput(f"{what} {store.home} cannot be a run store ({reason})") from None
+        warn([f"no runs yet in {store.home}"])
+    runs, warnings = load_runs(store)
     warn(warnings)
     selection = parse_where(where or "")
     selection.update({key: str(value) for key, value in fixed.items() if value is not None})
@@ -143,6 +152,10 @@ def show(
                 "result": stored.result,
                 "slurm": submissions().get(stored.run_id),
                 "rerun": rerun_line(stored),
+                "error": next(
+                    (e.get("error") for e in reversed(events) if e.get("event") == "run_failed"),
+                    None,
+                ),
                 "history": history,
             }
         )
@@ -154,6 +167,9 @@ def show(
 
     console = output_console()
     console.print(f"[bold]{stored.run_id}[/]  {stored.status}  {stored.folder}", highlight=False)
+    stopped = [event for event in events if event.get("event") == "run_failed"]
+    if stopped and stored.result is None:  # why it did not finish
+        console.print(f"[red]{stopped[-1].get('status')}:[/] {stopped[-1].get('error')}")
     settings = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     settings.add_column(no_wrap=True)
     settings.add_column(overflow="fold")  # long paths wrap whole, never cut
