@@ -41,7 +41,10 @@ def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
         paper_row = published["table1"].get(method, {}).get(shots)
         labels = row.labels[:-1]
         table.rows.append(
-            Row([*labels, f"ours ({row.labels[-1]} seeds)"], [Cell(c.value) for c in row.cells])
+            Row(
+                [*labels, f"ours ({count(int(row.labels[-1]), 'seed')})"],
+                [Cell(c.value) for c in row.cells],
+            )
         )
         if paper_row is None:
             continue
@@ -67,7 +70,7 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
     for row in ours.rows:
         name, seeds = row.labels
         means = [Cell(cell.value, fmt=cell.fmt) for cell in row.cells]
-        table.rows.append(Row([name, f"ours ({seeds} seeds)"], means))
+        table.rows.append(Row([name, f"ours ({count(int(seeds), 'seed')})"], means))
         if name not in published:  # our second reading of "w/o prompt translator"
             continue
         paper = [

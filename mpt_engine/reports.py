@@ -144,7 +144,8 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
     value_columns = columns(single_task(runs))
     groups = group_runs(runs, VARIANT_IGNORE)
     table = ResultTable(
-        title=f"Intrinsic analysis of MPT at {base[0].config['shots']} shots: accuracy (%)",
+        title=f"Intrinsic analysis of MPT at {count(base[0].config['shots'], 'shot')}: "
+        "accuracy (%)",
         label_columns=["Model", "Seeds"],
         value_columns=[*value_columns, "p-value"],
         notes=[STD_NOTE, f"p-value vs Original MPT: two-tailed {TEST_NAMES[test]}"],
@@ -226,7 +227,7 @@ def families(runs: Sequence[StoredRun]) -> ResultTable:
     mpt_means = [summarize(values).mean for values in accuracy_values(mpt)[:-1]]
     by_language = dict(zip(task.languages, zip(sp_means, mpt_means, strict=True), strict=True))
     table = ResultTable(
-        title=f"Accuracy gain of MPT relative to SP at {mpt[0].config['shots']} shots (%)",
+        title=f"Accuracy gain of MPT relative to SP at {count(mpt[0].config['shots'], 'shot')} (%)",
         label_columns=["Family", "Language"],
         value_columns=["SP", "MPT", "Gain %"],
         notes=[f"means over {len(sp)} SP and {len(mpt)} MPT seeds; gain = (MPT − SP) / SP"],
@@ -309,7 +310,7 @@ def _match_seeds(first: Sequence[StoredRun], second: Sequence[StoredRun]):
 def _note_unfinished(table: ResultTable, runs: Sequence[StoredRun]) -> None:
     unfinished = sum(run.status is not RunStatus.FINISHED for run in runs)
     if unfinished:
-        table.notes.append(f"{unfinished} unfinished runs not included")
+        table.notes.append(f"{count(unfinished, 'unfinished run')} not included")
 
 
 def runs_table(runs: Sequence[StoredRun]) -> ResultTable:

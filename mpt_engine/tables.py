@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 FORMATS = ("text", "csv", "md", "latex", "json")
@@ -28,8 +30,17 @@ class Cell:
         if self.value is None:
             return "—"
         fmt = self.fmt or fmt
-        shown = format(self.value, fmt)
-        return shown if self.std is None else f"{shown}{plus_minus}{format(self.std, fmt)}"
+        shown = rounded(self.value, fmt)
+        return shown if self.std is None else f"{shown}{plus_minus}{rounded(self.std, fmt)}"
+
+
+def rounded(value: float, fmt: str = ".1f") -> str:
+    """`value` in `fmt`, a fixed-point format rounding half up as people do (36.25 -> 36.3;
+    format() rounds the binary value half to even: 36.2)."""
+    if not (fmt.startswith(".") and fmt.endswith("f")) or not math.isfinite(value):
+        return format(value, fmt)
+    step = Decimal(1).scaleb(-int(fmt[1:-1]))
+    return format(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP), "f")
 
 
 @dataclass

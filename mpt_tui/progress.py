@@ -23,6 +23,7 @@ from mpt_engine.events import (
     TrainStep,
 )
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
+from mpt_engine.tables import count
 
 
 def progress_bars(description: str, bar_width: int, *extra) -> Progress:
@@ -92,7 +93,7 @@ class RunProgress(LiveDisplay):
             self.state = RunState(event.run_id)
             self.live.console.print(
                 f"[bold]{event.run_id}[/] on {event.device}: "
-                f"{event.epochs} epochs x {event.steps_per_epoch} steps"
+                f"{count(event.epochs, 'epoch')} x {count(event.steps_per_epoch, 'step')}"
             )
             self.train_task = self.progress.add_task(
                 "train", total=event.epochs * event.steps_per_epoch

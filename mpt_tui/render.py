@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mpt_engine.languages import LANGUAGE_NAMES
-from mpt_engine.tables import Cell, ResultTable
+from mpt_engine.tables import Cell, ResultTable, rounded
 
 
 def result_table(result: dict, width: int = 120) -> Table:
@@ -24,16 +24,16 @@ def result_table(result: dict, width: int = 120) -> Table:
             table.add_column(language.upper(), justify="right")
         table.add_column("Avg.", justify="right", style="bold")
         values = [*per_language.values(), result["average"]]
-        table.add_row(*(f"{value:.1f}" for value in values))
+        table.add_row(*(rounded(value) for value in values))
         return table
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("language")
     table.add_column("accuracy", justify="right")
     for language, accuracy in per_language.items():
         name = LANGUAGE_NAMES.get(language, "")
-        table.add_row(f"{language.upper()}  {name}", f"{accuracy:.1f}")
+        table.add_row(f"{language.upper()}  {name}", rounded(accuracy))
     table.add_section()
-    table.add_row("Avg.", f"{result['average']:.1f}", style="bold")
+    table.add_row("Avg.", rounded(result["average"]), style="bold")
     return table
 
 

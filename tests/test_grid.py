@@ -15,7 +15,7 @@ from mpt_engine.grid import expand, parse_values
 from mpt_engine.presets import PRESETS, build_config
 from mpt_engine.slurm import as_found
 from mpt_engine.store import RunStore
-from tests.helpers import mpt, mpt_json, runs_dir
+from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir
 
 SMALL = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--shots", "1,2", "--seeds", "1,2")
 
@@ -208,3 +208,14 @@ def test_precision_auto_runs_and_is_stored_as_what_it_means_here(capsys):
     found = as_found([auto, other], RunStore(), auto_precision=Precision.BF16)
     assert [(run.seed, run.precision) for run in found] == [(1, "fp32"), (2, "bf16")]
     assert found[0].run_id == result["run_id"]
+
+
+def test_a_grid_ends_with_its_runs_and_json_has_a_result_for_each(capsys):
+    args = ("grid", "--preset", "smoke", "--methods", "sp", "--epochs", "1")
+    code, out, _ = mpt(capsys, *args)
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("sp-k4-")]
+    assert [(row[1], float(row[2]) >= 0) for row in rows] == [("finished", True)] * 2
+    again = mpt_rows(capsys, *args, "--json")  # everything finished already: still a result each
+    assert [row["event"] for row in again] == ["result", "result"]
+    assert {row["run_id"] for row in again} == {row[0] for row in rows}

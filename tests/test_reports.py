@@ -359,3 +359,11 @@ def test_runs_that_differ_beyond_the_seed_are_never_averaged_together(tmp_path):
     assert {row.labels[-1] for row in compared.rows} >= {"ours (2 seeds)", "paper"}
     with pytest.raises(InvalidInput, match="none of the 1 finished run is in the paper's setup"):
         paper_comparison(select(every, parse_where("model=tiny")))
+
+
+def test_means_round_half_up_as_people_do():
+    from mpt_engine.tables import Cell, rounded
+
+    assert [rounded(v) for v in (36.25, 31.75, 33.333, -1.25)] == ["36.3", "31.8", "33.3", "-1.3"]
+    assert Cell(36.25, 0.05).text(".1f") == "36.3 ± 0.1"
+    assert Cell(1.234e-5, fmt=".1e").text(".1f") == "1.2e-05"

@@ -156,27 +156,55 @@ def _run_here(configs, store, execution, slots, as_json) -> None:
 
     unusable = unusable_runs(configs, store)
     warn(unusable)
-    todo = len(pending_runs(configs, store.status))
+    pending = {config.run_id for config in pending_runs(configs, store.status)}
+    todo = len(pending)
     error_console().print(
         f"grid of {count(len(configs), 'run')}: "
         f"{len(configs) - todo - len(unusable)} already finished, {todo} to run",
         highlight=False,
     )
-    if not todo:
-        return
-    updates = run_grid(configs, store, execution, slots)
+    if as_json:  # a result object for every run, the finished ones first, as mpt run --json
+        for config in configs:
+            result = None if config.run_id in pending else _stored_result(store, config.run_id)
+            if result is not None:
+                print_json({"run_id": config.run_id, "event": "result", **result})
     codes = []  # the exit codes of the failed runs
-    # closing(updates) stops children and records interrupted runs
-    with contextlib.closing(updates), _display(as_json, todo) as show:
-        for run_id, event in updates:
-            if event.kind == "run_failed":
-                codes.append(event.exit_code)
-            show(run_id, event)
+    if todo:
+        updates = run_grid(configs, store, execution, slots)
+        # closing(updates) stops children and records interrupted runs
+        with contextlib.closing(updates), _display(as_json, todo) as show:
+            for run_id, event in updates:
+                if event.kind == "run_failed":
+                    codes.append(event.exit_code)
+                show(run_id, event)
+    if not as_json:
+        _summary(configs, store)
     if codes:
         error_console().print(
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
         )
         sys.exit(codes[0] if len(set(codes)) == 1 else ExitCode.RUN_FAILED)  # e.g. 3: offline
+
+
+def _stored_result(store, run_id: str) -> dict | None:
+    from mpt_engine.store import BadRun
+
+    try:
+        return store.result(run_id)
+    except BadRun:
+        return None  # unusable_runs said why
+
+
+def _summary(configs, store) -> None:
+    """The grid's runs as it ends, on stdout: each one's status and average accuracy."""
+    table = _table()
+    for name in ("run", "status", "avg"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "avg" else "left")
+    for config in configs:
+        result = _stored_result(store, config.run_id)
+        average = "" if result is None else f"{result['average']:.1f}"
+        table.add_row(config.run_id, store.status(config.run_id), average)
+    output_console().print(table)
 
 
 def _cancel(configs, store) -> None:
