@@ -112,8 +112,9 @@ def test_smoke_grid_finishes_and_a_rerun_trains_nothing(capsys):
     assert all("run_id" in e for e in events)
     before = {p.name: (p / "events.jsonl").read_text() for p in runs_dir().iterdir()}
     code, out, err = mpt(capsys, *SMALL)
-    assert code == 0 and out == ""
     assert "8 already finished, 0 to run" in err
+    summary = [line.split() for line in out.splitlines() if "-k" in line]  # the grid's runs
+    assert code == 0 and [row[1] for row in summary] == ["finished"] * 8
     assert {p.name: (p / "events.jsonl").read_text() for p in runs_dir().iterdir()} == before
     listed = mpt_json(capsys, *SMALL, "--dry-run", "--json")
     assert {run["status"] for run in listed} == {"finished"}

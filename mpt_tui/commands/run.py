@@ -21,7 +21,10 @@ from mpt_tui.commands.common import (
 )
 from mpt_tui.commands.options import with_config_options
 
-PRESET_HELP = f"named defaults: {', '.join(PRESETS)} (smoke: tiny model, offline, seconds)"
+PRESET_HELP = (
+    f"named defaults: {', '.join(PRESETS)} (smoke: tiny model, offline, about 10 s a run on "
+    "a CPU once its tokenizer is cached)"
+)
 
 
 @with_config_options(listed=False)

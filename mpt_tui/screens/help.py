@@ -19,17 +19,22 @@ process, so a crash never takes the app down, or, with the executor set to Slurm
 to the cluster as one job array (GPUs per run and partition beside it). Finished runs are
 never trained again.
 
-**F3 (or 2) Runs** — the queue, and for the highlighted run its progress, loss curves (total, CE,
-KL), dev accuracy and, after testing, the 15-language grid (red: chance, green: best).
+**F3 (or 2) Runs** — the runs launched here and those another process trains (`mpt run`,
+`mpt grid` elsewhere), following the newest that trains unless you pick one with `↑`/`↓`; for
+that run its progress, loss curves (total and CE on the left axis, KL on the right), dev
+accuracy and, after testing, its task's language grid (red: chance, green: best).
 `c` cancels after asking (`y` or `enter` yes, `n` or `escape` no): running children stop and
 are recorded as interrupted, queued runs are dropped.
 
 **F4 (or 3) Results** — every run in the store, including those started by `mpt run`
-and `mpt grid` (refreshed every two seconds). `/` goes to the filter (`method=mpt shots=64`,
-or part of a run id); `s` sorts by the column under the cursor, pressed again the other way
-(or click a header); `enter` opens a run. Tabs: **Table I** (mean ± std over seeds, best per
-shot setting in bold), **Families** (Figure 3: gain of MPT over SP), **Compare** (two
-selections, two-tailed t-test). `e` exports the table in view (CSV, Markdown, LaTeX, JSON).
+and `mpt grid` (followed as their folders change); the last column says what sets a run
+apart. `/` goes to the filter (`method=mpt shots=64 task=pawsx`, or part of a run id) and
+`escape` leaves it; `s` sorts by the column under the cursor, pressed again the other way
+(or click a header); `enter` opens a run; `d` moves it to `$MPT_HOME/trash` after asking.
+Tabs (click them, or `tab` to the tab bar and `←`/`→`): **Table I** (mean ± std over seeds,
+best in bold among comparable rows), **Families** (Figure 3: gain of MPT over SP),
+**Compare** (two selections, two-tailed t-test). `e` exports the table in view (CSV,
+Markdown, LaTeX, JSON).
 
 **Everywhere** — `F1` or `?` this help, `ctrl+p` the command palette, `ctrl+t` light or dark
 theme, `q` quit (while runs train here, after asking: their children are stopped first).
