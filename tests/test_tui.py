@@ -50,6 +50,14 @@ async def fill_smoke_form(pilot, app, epochs="2"):
     await pilot.pause()
 
 
+async def open_results(pilot, app, rows=2):
+    """The results screen, once its runs list shows `rows` runs."""
+    await pilot.press("f4")
+    table = app.screen.query_one("#runs", DataTable)
+    await wait_for(pilot, lambda: table.row_count == rows)
+    return table
+
+
 def stored_run(run_id):
     return RunStore().folder(run_id)
 
@@ -178,9 +186,7 @@ def finished_runs():
 async def test_results_browser_opens_a_finished_run(finished_runs):
     app = MptApp()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f4")
-        table = app.screen.query_one("#runs", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
+        await open_results(pilot, app)
         await pilot.press("enter")
         assert isinstance(app.screen, RunDetailScreen)
         grid = app.screen.query_one(AccuracyGrid)
@@ -321,9 +327,7 @@ async def test_a_preset_says_what_it_runs():
 async def test_sort_key_sorts_the_runs_by_the_column_under_the_cursor(finished_runs):
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f4")
-        table = app.screen.query_one("#runs", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
+        table = await open_results(pilot, app)
         assert "s" in app.active_bindings  # in the footer
         assert "Sort runs" in [command.title for command in app.get_system_commands(app.screen)]
 
@@ -393,9 +397,7 @@ async def test_a_run_without_result_json_is_not_finished_in_its_detail(finished_
     (folder / "result.json").unlink()  # killed after its result event, before result.json
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f4")
-        table = app.screen.query_one("#runs", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
+        table = await open_results(pilot, app)
         app.push_screen(RunDetailScreen(read_run(folder)))
         await pilot.pause()
         title = str(app.screen.query_one("#detail-title").render())
@@ -465,9 +467,7 @@ async def test_runs_trained_headless_appear_in_the_results_and_the_plan(monkeypa
 async def test_a_run_is_removed_from_the_results_after_a_confirmation(finished_runs):
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f4")
-        table = app.screen.query_one("#runs", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
+        table = await open_results(pilot, app)
         table.focus()
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmScreen)
