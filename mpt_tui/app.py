@@ -19,6 +19,7 @@ from mpt_engine.results import StoredRun
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
 from mpt_engine.store import RunStore, pending_runs, read_events
 from mpt_engine.store_index import StoreIndex
+from mpt_engine.tables import count
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.help import HelpScreen
@@ -59,6 +60,7 @@ class MptApp(App):
         self.slurm_configs: list[RunConfig] = []  # runs this app submitted to Slurm
         self.elsewhere: list[RunConfig] = []  # runs another process trains (another grid)
         self.headless: dict[str, StoredRun] = {}  # runs trained outside the app, as last read
+        self.batch: list[str] = []  # the runs of the latest launch
         self.polling = False
 
     # -- the store -------------------------------------------------------------------------
@@ -108,6 +110,7 @@ class MptApp(App):
             self.notify("runs are still going: cancel them (c) or wait", severity="warning")
             return
         self.launched.update((config.run_id, config) for config in todo)
+        self.batch = [config.run_id for config in todo]  # what "queue done" counts
         for config in todo:
             self.runs[config.run_id] = RunState(config.run_id)
         self.runs_changed += 1
@@ -155,17 +158,16 @@ class MptApp(App):
             self._poll_the_store()
 
     def on_queue_finished(self, _: QueueFinished) -> None:
-        for run in self.runs.values():
+        batch = [self.runs[run_id] for run_id in self.batch if run_id in self.runs]
+        for run in batch:
             if run.status is RunStatus.QUEUED:
                 run.status = RunStatus.CANCELLED
-        done = sum(run.status is RunStatus.FINISHED for run in self.runs.values())
+        done = sum(run.status is RunStatus.FINISHED for run in batch)
         elsewhere = {config.run_id for config in self.elsewhere}
-        training = sum(
-            run.status in UNFINISHED for run in self.runs.values() if run.run_id in elsewhere
-        )
+        training = sum(run.status in UNFINISHED for run in batch if run.run_id in elsewhere)
         self.runs_changed += 1
         note = f"; {training} training in another process" if training else ""
-        self.notify(f"queue done: {done} of {len(self.runs)} runs finished{note}")
+        self.notify(f"queue done: {done} of {count(len(batch), 'run')} finished{note}")
 
     def submit(self, configs: Sequence[RunConfig], options) -> None:
         """Submit the runs as a Slurm job array and follow them from the shared store."""
@@ -308,6 +310,18 @@ class MptApp(App):
         if isinstance(screen, ResultsScreen):
             yield SystemCommand(
                 "Sort runs", "By the column under the cursor; again: reverse", screen.action_sort
+            )
+            yield SystemCommand(
+                "Filter runs", "field=value, or part of a run id", screen.action_focus_filter
+            )
+            yield SystemCommand(
+                "Export table",
+                "The table in view: CSV, Markdown, LaTeX, JSON",
+                screen.action_export,
+            )
+            yield SystemCommand("Open run", "The run under the cursor", screen.action_open)
+            yield SystemCommand(
+                "Remove run", "Move it to $MPT_HOME/trash, after asking", screen.action_remove
             )
         yield SystemCommand("Help", "Screens and keys", self.action_help)
         yield SystemCommand("Light or dark", "Switch the theme", self.action_toggle_dark)

@@ -222,7 +222,16 @@ class ResultsScreen(Screen):
 
     @on(DataTable.CellSelected, "#runs")
     def _open(self, event: DataTable.CellSelected) -> None:
-        run = next((r for r in self.runs if r.run_id == event.cell_key.row_key.value), None)
+        self._open_run(event.cell_key.row_key.value)
+
+    def action_open(self) -> None:
+        """Open the run under the cursor."""
+        table = self.query_one("#runs", DataTable)
+        if table.row_count:
+            self._open_run(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def _open_run(self, run_id) -> None:
+        run = next((r for r in self.runs if r.run_id == run_id), None)
         if run is not None:
             self.app.push_screen(RunDetailScreen(run))
 
@@ -245,10 +254,13 @@ class ResultsScreen(Screen):
 
 
 def _progress(run: StoredRun) -> str:
-    """For a run being trained (by any process), how far it got: "running 42%"."""
+    """For a run being trained (by any process), how far it got: "running 42%", or "testing"
+    once its training steps are done and its test sets are read."""
     if run.status is not RunStatus.RUNNING:
         return ""
     state = RunState.from_events(run.run_id, run.events(), run.status)
+    if state.per_language:
+        return f"testing {len(state.per_language)}/{len(state.task.languages)}"
     return f"running {100 * state.progress:.0f}%" if state.steps else "running"
 
 
