@@ -495,13 +495,27 @@ async def test_escape_leaves_a_text_field_for_the_screens_main_widget(finished_r
         assert not isinstance(app.focused, Input)
 
 
-async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_it_trains():
+async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_it_trains(
+    monkeypatch,
+):
     """`mpt run` elsewhere: the Runs screen lists it while it trains, follows it, and shows it
-    finished; nothing was launched from the app."""
+    finished; nothing was launched from the app. The run waits at its first step until the app
+    has seen it training, so no machine is too fast for the test."""
+    import threading
+
+    from mpt_engine.methods import SoftPromptMethod
+
+    seen, original = threading.Event(), SoftPromptMethod.loss
+
+    def waiting(self, step):
+        seen.wait(60)
+        return original(self, step)
+
+    monkeypatch.setattr(SoftPromptMethod, "loss", waiting)
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
-        config = build_config("smoke", {"method": "mpt", "epochs": 20, "seed": 4}, environ={})
+        config = build_config("smoke", {"method": "mpt", "epochs": 2, "seed": 4}, environ={})
         started = asyncio.get_running_loop().run_in_executor(
             None, lambda: list(execute(config, RunStore()))
         )
@@ -509,7 +523,8 @@ async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_
         await wait_for(pilot, lambda: queue.row_count == 1, timeout=30)
         (run_id,) = app.runs
         assert not app.launched and app.screen.selected == run_id
-        await wait_for(pilot, lambda: app.runs[run_id].status == "running", timeout=30)
+        assert app.runs[run_id].status == "running"
+        seen.set()
         events = await started
         await wait_for(pilot, lambda: app.runs[run_id].status == "finished", timeout=30)
         assert app.runs[run_id].average == pytest.approx(events[-1].average)
