@@ -528,3 +528,17 @@ async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_
         events = await started
         await wait_for(pilot, lambda: app.runs[run_id].status == "finished", timeout=30)
         assert app.runs[run_id].average == pytest.approx(events[-1].average)
+
+
+async def test_returning_to_the_results_never_lands_in_a_text_field(finished_runs):
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_results(pilot, app)
+        app.screen.query_one("#tabs").active = "tab-compare"
+        await pilot.pause()
+        app.screen.query_one("#compare-a", Input).focus()
+        await pilot.press("f2", "f4")
+        await pilot.pause()
+        assert app.focused.id == "compare"  # the table of the tab in view
+        await pilot.press("e")
+        assert app.screen.query_one("#compare-a", Input).value == ""  # e was not typed

@@ -90,6 +90,9 @@ class ResultsScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+        if isinstance(self.focused, Input):  # keys are commands on return, not typing
+            tab = self.query_one("#tabs", TabbedContent).active
+            self.query_one(f"#{tab.removeprefix('tab-')}", DataTable).focus()
 
     def reload(self) -> None:
         """The runs as the app's store index has them (it rereads what changed)."""
