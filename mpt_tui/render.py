@@ -118,3 +118,12 @@ def run_summary(stored) -> list[tuple[str, str]]:
         rows.append(("slurm job", submitted["job_id"]))
         rows.append(("slurm logs", f"{submitted['stdout']}\n{submitted['stderr']}"))
     return rows
+
+
+def duration(seconds: float) -> str:
+    """A time estimate as people say it: 40 s, 12 min, 3.5 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

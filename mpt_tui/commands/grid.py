@@ -278,10 +278,25 @@ def _dry_run(configs, store, as_json: bool) -> None:
             )
         output_console().print(table)
     finished = statuses.count(RunStatus.FINISHED)
-    todo = len(pending_runs(configs, store.status))
+    todo = pending_runs(configs, store.status)
     error_console().print(
-        f"{count(len(configs), 'run')}: {finished} finished, {todo} to run",
+        f"{count(len(configs), 'run')}: {finished} finished, {len(todo)} to run{_estimate(todo)}",
         highlight=False,
+    )
+
+
+def _estimate(todo) -> str:
+    """`, ≈ 3.5 h` at the pace of the store's finished runs of the same model (and method)."""
+    if not todo:
+        return ""
+    from mpt_engine.results import estimate_seconds, load_runs
+    from mpt_tui.render import duration
+
+    seconds = estimate_seconds(todo, load_runs(RunStore())[0])
+    return (
+        ", time unknown (nothing like them has finished)"
+        if seconds is None
+        else f", ≈ {duration(seconds)}"
     )
 
 

@@ -22,6 +22,7 @@ from mpt_engine.presets import PRESETS
 from mpt_engine.run_state import RunStatus
 from mpt_engine.store import pending_runs
 from mpt_tui import state
+from mpt_tui.render import duration
 from mpt_tui.wording import LABELS, in_app_words
 
 # Every config option is a text field (a comma list) but those with widgets of their own.
@@ -271,7 +272,7 @@ class LauncherScreen(Screen):
         statuses = {run.run_id: run.status for run in runs}
         todo = pending_runs(configs, lambda run_id: statuses.get(run_id, RunStatus.NEW))
         seconds = estimate_seconds(todo, runs)
-        estimate = "time unknown" if seconds is None else f"≈ {_duration(seconds)}"
+        estimate = "time unknown" if seconds is None else f"≈ {duration(seconds)}"
         summary = Text.assemble(
             (str(len(configs)), "bold"),
             f" run{'s' if len(configs) != 1 else ''} · {len(configs) - len(todo)} finished · ",
@@ -369,11 +370,3 @@ def _axis(field: str, values: tuple) -> str:
         return ", ".join(values)
     listed = ",".join(map(str, values))
     return f"k={listed}" if field == "shots" else f"{LABELS[field]} {listed}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -3,6 +3,8 @@ Figure 3's family gains, a comparison with p-values, and export of the table in 
 
 from __future__ import annotations
 
+import importlib
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -81,6 +83,13 @@ class ResultsScreen(Screen):
         self.tables: dict[str, ResultTable | None] = {}
         self.warned = False
         self.watch(self.app, "store_changed", self._store_changed, init=False)
+        # scipy takes seconds to import: in a thread now, not in the first comparison.
+        self.run_worker(
+            lambda: importlib.import_module("scipy.stats"),
+            thread=True,
+            group="warm-up",
+            exit_on_error=False,
+        )
 
     # -- data ------------------------------------------------------------------------------
 
