@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         notes.addHandler(_StderrNotes())
         notes.setLevel(logging.INFO)
     command = typer.main.get_command(app)
+    _bare_flags(command)
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)
     except typer.TyperException as error:  # usage errors from option parsing
@@ -114,6 +115,15 @@ def main(argv: list[str] | None = None) -> None:
     if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C inside a command into exit code 130
         _fail("interrupted", ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def _bare_flags(command) -> None:
+    """Flags take no value: the help shows none (typer would print `<bool>` beside each)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub_command in getattr(command, "commands", {}).values():
+        _bare_flags(sub_command)
 
 
 def _fail(message: str, code: int) -> None:

@@ -186,6 +186,8 @@ def test_help_lists_the_options(capsys):
     assert code == 0
     for option in ("--method", "--shots", "--alpha", "--translator", "--aux-size", "--json"):
         assert option in out
+    flags = [line for line in out.splitlines() if "--save-checkpoint" in line or "--rerun" in line]
+    assert len(flags) == 2 and not any("<bool>" in line for line in flags)  # flags take no value
 
 
 @pytest.mark.parametrize("method", ["mpt", "ft"])
