@@ -42,6 +42,12 @@ def tensorboard_dir() -> Path:
     return home() / "tensorboard"
 
 
+def exports_dir() -> Path:
+    """Where the app writes exported tables unless told otherwise (not the current folder,
+    which is often a git checkout)."""
+    return home() / "exports"
+
+
 def trash_dir() -> Path:
     """Where `mpt results rm` and `mpt run --rerun` move runs (delete it to reclaim the space)."""
     return home() / "trash"

@@ -3,8 +3,10 @@
 import asyncio
 import contextlib
 import json
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from textual.geometry import Region
@@ -224,10 +226,12 @@ async def test_filter_and_table_one_and_export(finished_runs, tmp_path, monkeypa
         assert table1.row_count == 1
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
+        offered = Path(app.screen.query_one("#export-path", Input).value)
+        assert offered == Path(os.environ["MPT_HOME"], "exports", "mpt-table1.csv")  # not cwd
         target = tmp_path / "table.md"
         app.screen.query_one("#export-format", Select).value = "md"
         await pilot.pause()
-        app.screen.query_one("#export-path", Input).value = "table.md"  # in the current folder
+        app.screen.query_one("#export-path", Input).value = "table.md"  # a relative path: cwd
         await pilot.click("#export-write")
         await pilot.pause()
         assert not isinstance(app.screen, ExportScreen)

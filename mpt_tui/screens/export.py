@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
+from mpt_engine.paths import exports_dir
 from mpt_engine.tables import ResultTable, export
 
 SUFFIXES = {"csv": ".csv", "md": ".md", "latex": ".tex", "json": ".json"}
@@ -27,14 +28,14 @@ class ExportScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Label(f"Export: {self.table.title}")
+            yield Label(f"Export: {self.table.title}", id="export-title")
             yield Select(
                 [(name, name) for name in SUFFIXES],
                 value="csv",
                 allow_blank=False,
                 id="export-format",
             )
-            yield Input(value=f"{self.stem}.csv", id="export-path")
+            yield Input(value=str(exports_dir() / f"{self.stem}.csv"), id="export-path")
             yield Label("", id="export-error", classes="field-error")
             with Horizontal():
                 yield Button("Export", id="export-write", variant="primary")
@@ -51,6 +52,7 @@ class ExportScreen(ModalScreen[Path | None]):
         fmt = self.query_one("#export-format", Select).value
         path = Path(self.query_one("#export-path", Input).value).expanduser().resolve()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(export(self.table, fmt), encoding="utf-8")
         except OSError as error:
             message = self.query_one("#export-error", Label)
