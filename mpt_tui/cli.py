@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         notes.addHandler(_StderrNotes())
         notes.setLevel(logging.INFO)
     command = typer.main.get_command(app)
-    _bare_flags(command)
+    _plain_help(command)
     try:
         code = command.main(args=args, prog_name="mpt", standalone_mode=False)
     except typer.TyperException as error:  # usage errors from option parsing
@@ -117,13 +117,16 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
-def _bare_flags(command) -> None:
-    """Flags take no value: the help shows none (typer would print `<bool>` beside each)."""
+def _plain_help(command) -> None:
+    """Help as a shell user reads it: flags take no value (typer would print `<bool>` beside
+    each) and arguments are named in capitals (`mpt predict RUN`, not `{run}`)."""
     for param in command.params:
         if getattr(param, "is_flag", False):
             param.metavar = ""
+        elif param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = param.name.upper()
     for sub_command in getattr(command, "commands", {}).values():
-        _bare_flags(sub_command)
+        _plain_help(sub_command)
 
 
 def _fail(message: str, code: int) -> None:
