@@ -37,9 +37,10 @@ def result_table(result: dict, width: int = 120) -> Table:
     return table
 
 
-def rich_tables(table: ResultTable, console: Console) -> list[Table]:
-    """A report as rich tables: mean over ± std in each cell, the best in bold, notes as the
-    caption. Columns that do not fit the console continue in a further table (like pandas)."""
+def rich_tables(table: ResultTable, console: Console) -> list[Table | Text]:
+    """A report as rich tables: mean over ± std in each cell, the best in bold, then the notes
+    (as wide as the console, not the table). Columns that do not fit the console continue in a
+    further table (like pandas)."""
     cells = [
         [
             _cell_text(cell, table.fmt(column))
@@ -53,25 +54,22 @@ def rich_tables(table: ResultTable, console: Console) -> list[Table]:
     while remaining:
         chunk = remaining
         while len(chunk) > 1:
-            part = _part(table, cells, chunk, first=not parts, last=False)
+            part = _part(table, cells, chunk, first=not parts)
             if Measurement.get(console, unbounded, part).maximum <= console.width:
                 break
             chunk = chunk[:-1]
         remaining = remaining[len(chunk) :]
-        parts.append(_part(table, cells, chunk, first=not parts, last=not remaining))
-    return parts
+        parts.append(_part(table, cells, chunk, first=not parts))
+    notes = [Text(note, style="dim") for note in table.notes]
+    return [*parts, *notes]
 
 
-def _part(
-    table: ResultTable, cells: list[list[Text]], chunk: list[int], first: bool, last: bool
-) -> Table:
+def _part(table: ResultTable, cells: list[list[Text]], chunk: list[int], first: bool) -> Table:
     part = Table(
         title=table.title if first else None,
-        caption="\n".join(table.notes) if last and table.notes else None,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,  # one space between columns: the runs list fits 80 columns
-        caption_justify="left",
     )
     for name in table.label_columns:
         part.add_column(name, no_wrap=True)
@@ -85,9 +83,9 @@ def _part(
 def _cell_text(cell: Cell, fmt: str) -> Text:
     if cell.value is None:
         return Text("—", style="dim")
-    mean = Text(format(cell.value, cell.fmt or fmt), style="bold" if cell.best else "")
+    mean = Text(rounded(cell.value, cell.fmt or fmt), style="bold" if cell.best else "")
     if cell.std is not None:
-        mean.append(f"\n±{format(cell.std, cell.fmt or fmt)}", style="dim")
+        mean.append(f"\n±{rounded(cell.std, cell.fmt or fmt)}", style="dim")
     return mean
 
 
