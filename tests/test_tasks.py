@@ -139,3 +139,23 @@ def test_the_built_in_xnli_task_is_the_papers():
     }
     assert xnli.pct_templates["en"] == "question:{}? Answer:<mask>"
     assert len(xnli.languages) == 15 and sum(map(len, xnli.families.values())) == 15
+
+
+def test_a_language_with_a_verbalizer_of_its_own_reads_its_own_words(tmp_path, monkeypatch):
+    from mpt_engine.train import Trainer
+
+    task = write_colour_task(tmp_path)
+    task.write_text(
+        task.read_text() + "verbalizer_by_language:\n  de: {same: gleich, different: anders}\n"
+    )
+    config = build_config(
+        None, {"task": str(task), "method": "sp", "model": "tiny", "data": "local"}
+    )
+    trainer = Trainer(config)
+    trainer.setup()
+    method, tokenizer = trainer.method, trainer.tokenizer
+    pieces = tokenizer.convert_ids_to_tokens(method.own_label_ids["de"].tolist())
+    assert [piece.lstrip("▁Ġ") for piece in pieces] == ["gleich", "anders"]
+    english = tokenizer.convert_ids_to_tokens(method.label_ids.tolist())
+    assert [piece.lstrip("▁Ġ") for piece in english] == ["right", "wrong"]
+    assert "fr" not in method.own_label_ids  # French reads the task's words
