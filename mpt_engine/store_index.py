@@ -68,7 +68,8 @@ class StoreIndex:
 
     def _signature(self, folder: Path) -> tuple:
         stats = []
-        for path in (folder, *(folder / name for name in WATCHED)):
+        base = os.fspath(folder)  # strings: a refresh is thousands of stat calls
+        for path in (base, *(os.path.join(base, name) for name in WATCHED)):
             try:
                 found = os.lstat(path)
             except OSError:

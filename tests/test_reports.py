@@ -367,3 +367,17 @@ def test_means_round_half_up_as_people_do():
     assert [rounded(v) for v in (36.25, 31.75, 33.333, -1.25)] == ["36.3", "31.8", "33.3", "-1.3"]
     assert Cell(36.25, 0.05).text(".1f") == "36.3 ± 0.1"
     assert Cell(1.234e-5, fmt=".1e").text(".1f") == "1.2e-05"
+
+
+def test_a_long_report_prints_as_plain_aligned_lines(capsys):
+    """The runs list of a large store: plain text in a fraction of rich's layout time."""
+    from mpt_engine.tables import Cell, ResultTable, Row
+    from mpt_tui.commands.common import show_table
+    from mpt_tui.render import LONG_TABLE
+
+    table = ResultTable(title="many", label_columns=["Run"], value_columns=["Avg."], notes=["n"])
+    table.rows = [Row([f"run-{i}"], [Cell(40 + i / 1000)]) for i in range(LONG_TABLE + 1)]
+    show_table(table, "text")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["many", "Run      Avg.", "-------  ----"]
+    assert lines[3] == "run-0    40.0" and lines[-2] == "run-500  40.5" and lines[-1] == "n"

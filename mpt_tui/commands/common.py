@@ -79,7 +79,11 @@ def show_table(table, fmt: str) -> None:
     if fmt != "text":
         sys.stdout.write(export(table, fmt))
         return
-    from mpt_tui.render import rich_tables
+    from mpt_tui.render import LONG_TABLE, plain_lines, rich_tables
+
+    if len(table.rows) > LONG_TABLE:  # rich would lay out thousands of rows for seconds
+        sys.stdout.writelines(line + "\n" for line in plain_lines(table))
+        return
 
     console = output_console()
     for part in rich_tables(table, console):
