@@ -220,3 +220,22 @@ def test_a_grid_ends_with_its_runs_and_json_has_a_result_for_each(capsys):
     again = mpt_rows(capsys, *args, "--json")  # everything finished already: still a result each
     assert [row["event"] for row in again] == ["result", "result"]
     assert {row["run_id"] for row in again} == {row[0] for row in rows}
+
+
+def test_parallel_children_share_the_cores(monkeypatch):
+    from mpt_engine import launch
+
+    monkeypatch.setattr(launch.os, "cpu_count", lambda: 16)
+    assert launch.threads_per_child(1) is None  # one child: torch's own choice
+    assert launch.threads_per_child(4) == 4 and launch.threads_per_child(32) == 1
+    seen = {}
+
+    class Recorded:
+        def __init__(self, command, env, **kwargs):
+            seen.update(env)
+
+    monkeypatch.setattr(launch.subprocess, "Popen", Recorded)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    config = build_config("smoke", {}, environ={})
+    launch._Child(config, "0", RunStore(), launch.Execution(), threads=4)
+    assert (seen["OMP_NUM_THREADS"], seen["CUDA_VISIBLE_DEVICES"]) == ("4", "0")
