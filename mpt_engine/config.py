@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -374,6 +375,12 @@ def identity(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_task_file(task: str) -> bool:
     return task.endswith((".yaml", ".yml", ".json"))
+
+
+def stored_task(task: str) -> str:
+    """A task as a run stores it: a built-in's name, or a task file's absolute path (the same
+    file from anywhere)."""
+    return os.path.abspath(os.path.expanduser(task)) if is_task_file(task) else task
 
 
 def task_label(task: str) -> str:

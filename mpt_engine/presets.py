@@ -25,7 +25,7 @@ from mpt_engine.config import (
     PromptPosition,
     RunConfig,
     TranslatorKind,
-    is_task_file,
+    stored_task,
 )
 from mpt_engine.errors import InvalidInput
 from mpt_engine.sources import check_sources, default_data
@@ -222,8 +222,7 @@ def build_config(
     if config.aux is not None and config.aux.startswith("file:"):  # the same file from anywhere
         path = os.path.abspath(os.path.expanduser(config.aux.removeprefix("file:")))
         config = dataclasses.replace(config, aux=f"file:{path}")
-    if is_task_file(config.task):
-        config = dataclasses.replace(config, task=os.path.abspath(os.path.expanduser(config.task)))
+    config = dataclasses.replace(config, task=stored_task(config.task))
     from mpt_engine.data.files import with_data_digest  # mpt_engine.data imports torch
 
     return with_data_digest(config, environ)

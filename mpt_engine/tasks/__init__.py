@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,12 +287,3 @@ class _Checker:
         if set(value) != set(labels):
             self.fail(key, f"needs a word for each label: {', '.join(labels)}")
         return {label: self.text(f"{key}.{label}", value[label]) for label in labels}
-
-
-def local_root(task: Task, environ: Mapping[str, str] = os.environ) -> Path:
-    """Where a task's local paths start: its file's folder, or MPT_DATA_DIR for a built-in."""
-    if task.folder is not None:
-        return task.folder
-    from mpt_engine.sources import data_folder
-
-    return Path(data_folder(environ)).expanduser()

@@ -17,7 +17,7 @@ from mpt_engine.errors import ExitCode, InvalidInput
 from mpt_engine.presets import PRESETS
 from mpt_engine.run_state import UNFINISHED, RunStatus
 from mpt_engine.store import RunStore, pending_runs
-from mpt_engine.tables import count
+from mpt_engine.tables import count, rounded
 from mpt_tui.commands.common import (
     SLURM,
     LogTo,
@@ -202,8 +202,8 @@ def _summary(configs, store) -> None:
         table.add_column(name, no_wrap=True, justify="right" if name == "avg" else "left")
     for config in configs:
         result = _stored_result(store, config.run_id)
-        average = "" if result is None else f"{result['average']:.1f}"
-        table.add_row(config.run_id, store.status(config.run_id), average)
+        average = "" if result is None else rounded(result["average"])
+        table.add_row(config.run_id, store.status(config.run_id, result), average)
     output_console().print(table)
 
 

@@ -67,12 +67,12 @@ Test = Annotated[
 def _runs(where: str | None, **fixed):
     import os
 
-    from mpt_engine.config import is_task_file
+    from mpt_engine.config import stored_task
     from mpt_engine.results import load_runs, parse_where, select
     from mpt_engine.store import RunStore
 
-    if fixed.get("task") and is_task_file(fixed["task"]):  # stored as an absolute path
-        fixed["task"] = os.path.abspath(os.path.expanduser(fixed["task"]))
+    if fixed.get("task"):  # a task file is stored by its absolute path
+        fixed["task"] = stored_task(fixed["task"])
     store = RunStore()
     if not store.root.is_dir():  # a typo in MPT_HOME is not an empty store
         what = "MPT_HOME" if os.environ.get("MPT_HOME") else "the run store"
