@@ -25,6 +25,7 @@ from typing import Any
 from mpt_engine import checkpoint
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.store import RunStore
 from mpt_engine.tasks import Task, load_task
 
 PROMPT_WEIGHTS = "prompt.safetensors"
@@ -47,7 +48,9 @@ def export(run_folder: Path, out: Path, command: str) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidInput(f"{out} exists and is not an empty folder; choose another")
     config, method = checkpoint.load(run_folder)
-    result = json.loads((run_folder / "result.json").read_text())
+    result = RunStore(run_folder.parent).result(run_folder.name)  # read safely, checked
+    if result is None:
+        raise InvalidInput(f"run {run_folder.name} has not finished: nothing to export")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
