@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -53,6 +54,16 @@ STORED = (
 )
 
 
+def _monotonic_at(stamp: Any) -> float | None:
+    """When an event was written (its `at`, UTC) on this process's monotonic clock, so a run
+    followed from its folder gets an honest ETA; None when the event has no time."""
+    try:
+        written = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return None
+    return time.monotonic() - (datetime.now(UTC) - written).total_seconds()
+
+
 @dataclass
 class RunState:
     run_id: str
@@ -78,6 +89,8 @@ class RunState:
                 state.update(event_from_dict(values))
             except (KeyError, TypeError):
                 continue  # an event from another version of mpt: skip it
+            if values.get("event") == RunStarted.kind:
+                state.started = _monotonic_at(values.get("at"))
         state.status = RunStatus(status)
         if state.status is not RunStatus.FINISHED:
             state.average = None

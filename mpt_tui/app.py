@@ -67,6 +67,7 @@ class MptApp(App):
 
     def on_mount(self) -> None:
         self.index.refresh()
+        self._follow_headless_runs()  # runs already training when the app starts
         self.set_interval(STORE_POLL_SECONDS, self.follow_store)
 
     @work(thread=True, exclusive=True, group="store-follow", exit_on_error=False)

@@ -56,3 +56,19 @@ def test_a_run_whose_trainer_dies_changes_status_with_no_file_changing():
     assert index.refresh()  # the lock was let go: killed or stopped
     assert index.runs()[0].status is RunStatus.INCOMPLETE
     assert json.loads((store.folder(config.run_id) / "config.json").read_text())
+
+
+def test_a_run_followed_from_its_folder_has_an_eta_from_its_event_times():
+    from datetime import UTC, datetime, timedelta
+
+    from mpt_engine.run_state import RunState
+
+    start = (datetime.now(UTC) - timedelta(seconds=100)).isoformat()
+    events = [
+        {"event": "run_started", "run_id": "r", "config": {}, "epochs": 1, "steps_per_epoch": 100,
+         "device": "cpu", "at": start},
+        *({"event": "train_step", "epoch": 1, "step": step, "total_steps": 100, "loss": 1.0,
+           "ce": 1.0} for step in range(1, 11)),
+    ]  # fmt: skip
+    state = RunState.from_events("r", events, RunStatus.RUNNING)
+    assert 880 < state.eta_seconds < 920  # 10 steps in 100 s: 90 more take 900 s

@@ -534,6 +534,27 @@ async def test_a_run_started_in_another_terminal_shows_on_the_runs_screen_while_
         assert app.runs[run_id].average == pytest.approx(events[-1].average)
 
 
+async def test_a_run_training_when_the_app_starts_is_on_the_runs_screen_at_once(monkeypatch):
+    import threading
+
+    from mpt_engine.methods import SoftPromptMethod
+
+    release, original = threading.Event(), SoftPromptMethod.loss
+    monkeypatch.setattr(
+        SoftPromptMethod, "loss", lambda self, step: release.wait(60) and original(self, step)
+    )
+    config = build_config("smoke", {"method": "sp", "epochs": 1, "seed": 5}, environ={})
+    events = iter(execute(config, RunStore()))
+    started = next(events)  # run_started: the folder exists and its lock is held
+    trained = asyncio.get_running_loop().run_in_executor(None, lambda: list(events))
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert list(app.runs) == [started.run_id]  # no store change needed to see it
+        release.set()
+        await trained
+
+
 async def test_returning_to_the_results_never_lands_in_a_text_field(finished_runs):
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
