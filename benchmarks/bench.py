@@ -224,7 +224,7 @@ def main() -> None:
         batches = next(method.training_batches(generator))
         method.model.train()
         with autocast():
-            loss = method.loss(tuple(batch.to(device) for batch in batches)).total
+            loss = method.loss(batches.to(device)).total
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -81,5 +81,6 @@ def load(run_folder: Path, device: str = "cpu"):
         raise SourceUnavailable(
             f"{damaged}: its weights do not match its configuration ({reason})"
         ) from None
-    method.model.to(target).eval()
+    method.to(target)
+    method.model.eval()
     return config, method

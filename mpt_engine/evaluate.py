@@ -21,16 +21,21 @@ class Evaluation:
 def predict_labels(
     method, examples: Sequence[Example], language: str, batch_size: int, device
 ) -> list[int]:
-    """Batches of similar length (less padding); predictions are returned in input order."""
+    """Batches of similar length (less padding); the predictions stay on the device until the
+    last batch (one transfer per language) and are returned in input order."""
     method.model.eval()
     encoded = method.encode(examples, language)
     order = sorted(range(len(encoded)), key=lambda index: len(encoded[index].input_ids))
+    batches = (
+        collate([encoded[index] for index in order[start : start + batch_size]], method.pad_id)
+        for start in range(0, len(order), batch_size)
+    )
+    predicted = [method.predict(batch.to(device), language) for batch in batches]
+    if not predicted:
+        return []
     predictions = [0] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
-        batch = collate([encoded[index] for index in indices], method.pad_id).to(device)
-        for index, label in zip(indices, method.predict(batch, language).tolist(), strict=True):
-            predictions[index] = label
+    for index, label in zip(order, torch.cat(predicted).tolist(), strict=True):
+        predictions[index] = label
     return predictions
 
 

@@ -147,7 +147,8 @@ def load(folder: Path, device: str = "cpu"):
             _load_prompt(method.model, load_file(str(folder / PROMPT_WEIGHTS)))
     except (OSError, ValueError, KeyError, InvalidInput) as error:
         raise SourceUnavailable(f"cannot load the exported run in {folder}: {error}") from None
-    method.model.to(device).eval()
+    method.to(device)
+    method.model.eval()
     return config, method
 
 

@@ -17,7 +17,7 @@ import torch
 from mpt_engine import backbone
 from mpt_engine.config import Method, RunConfig, TranslatorKind
 from mpt_engine.data.examples import Example, TaskData
-from mpt_engine.encoding import Batch, Encoded, collate
+from mpt_engine.encoding import Batch, Encoded, join
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
@@ -52,10 +52,13 @@ class TrainingMethod(Protocol):
     @property
     def steps_per_epoch(self) -> int: ...
 
-    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        """One epoch of steps, each the tuple of batches `loss` takes."""
+    def to(self, device: torch.device) -> None:
+        """The model and every constant (label word ids) on the device, once."""
 
-    def loss(self, step: tuple[Batch, ...]) -> Losses: ...
+    def training_batches(self, generator: torch.Generator) -> Iterator[Batch]:
+        """One epoch of steps: the batch `loss` takes, the step's parts joined into one."""
+
+    def loss(self, step: Batch) -> Losses: ...
 
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]: ...
 
@@ -78,16 +81,15 @@ def view_batches(
     views: Sequence[list[Encoded]],
     batch_size: int,
     generator: torch.Generator,
-    pad_id: int,
     steps: int | None = None,
-) -> Iterator[tuple[Batch, ...]]:
-    """The same examples of each view (lists aligned by index) as one batch per view, step by
+) -> Iterator[list[list[Encoded]]]:
+    """The same examples of each view (lists aligned by index), one part per view, step by
     step; `steps` defaults to one pass over the views."""
     size = len(views[0])
     for indices in epoch_batches(
         size, batch_size, steps or math.ceil(size / batch_size), generator
     ):
-        yield tuple(collate([view[index] for index in indices], pad_id) for view in views)
+        yield [[view[index] for index in indices] for view in views]
 
 
 class SoftPromptMethod:
@@ -118,6 +120,11 @@ class SoftPromptMethod:
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
 
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+        self.label_ids = self.label_ids.to(device)
+        self.own_label_ids = {lang: ids.to(device) for lang, ids in self.own_label_ids.items()}
+
     def label_logits(
         self, batch: Batch, prompt: torch.Tensor, label_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -138,27 +145,37 @@ class SoftPromptMethod:
         longest = max(len(self.train), self.aux_pairs)
         return math.ceil(longest / self.batch_size)
 
-    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        """(English,) or, with the alignment task, (English, aux source, aux target): the
+    def training_batches(self, generator: torch.Generator) -> Iterator[Batch]:
+        """English or, with the alignment task, English + aux source + aux target joined: the
         shorter stream cycles alongside the longer one."""
         steps, size, pad = self.steps_per_epoch, self.batch_size, self.pad_id
-        english = view_batches((self.train,), size, generator, pad, steps)
+        english = view_batches((self.train,), size, generator, steps)
         if not self.aux_source:
-            return english
-        aux = view_batches((self.aux_source, self.aux_target), size, generator, pad, steps)
-        return (first + second for first, second in zip(english, aux, strict=True))
+            return (join(parts, pad) for parts in english)
+        aux = view_batches((self.aux_source, self.aux_target), size, generator, steps)
+        return (join(first + second, pad) for first, second in zip(english, aux, strict=True))
 
-    def loss(self, step: tuple[Batch, ...]) -> Losses:
-        english, *aux = step
+    def loss(self, step: Batch) -> Losses:
+        """Eq. (8) from one encoder pass over the step's parts: English with p^S (CE) and, for
+        MPT, the auxiliary pairs' source side with p^S and target side with p^T (KL). Dropout
+        draws every element's mask independently, so one pass equals three in distribution
+        (and exactly, without dropout: tests/test_equations.py)."""
         source_prompt = self.model.source_prompt()
-        ce = cross_entropy(self.label_logits(english, source_prompt), english.labels)
-        if not aux:
+        if len(step.parts) < 3:
+            ce = cross_entropy(self.label_logits(step, source_prompt), step.labels)
             return Losses(total=ce, ce=ce)
-        aux_source, aux_target = aux
-        kl = symmetric_kl(
-            self.model(aux_source, source_prompt),
-            self.model(aux_target, self.model.target_prompt()),
+        english, aux_source, aux_target = step.parts
+        prompts = torch.cat(
+            [
+                source_prompt.expand(english + aux_source, -1, -1),
+                self.model.translator(source_prompt).expand(aux_target, -1, -1),  # Eq. (4)
+            ]
         )
+        states = self.model.mask_states(step, prompts)
+        english_states, aux_states = states.split([english, aux_source + aux_target])
+        ce = cross_entropy(self.model.head(english_states, self.label_ids), step.labels[:english])
+        source_logits, target_logits = self.model.head(aux_states).split([aux_source, aux_target])
+        kl = symmetric_kl(source_logits, target_logits)
         return Losses(total=total_loss(ce, kl, self.alpha), ce=ce, kl=kl)
 
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:
@@ -203,16 +220,24 @@ class CrossLingualTemplateMethod:
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.english_view) / self.batch_size)
 
-    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        views = (self.english_view, self.foreign_view)
-        return view_batches(views, self.batch_size, generator, self.pad_id)
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+        self.label_ids = self.label_ids.to(device)
 
-    def loss(self, step: tuple[Batch, ...]) -> Losses:
-        english, foreign = step
-        targets = self.label_ids.to(english.labels.device)[english.labels]
-        english_logits = self.model(english)
-        foreign_logits = self.model(foreign)
-        ce = cross_entropy(english_logits, targets) + cross_entropy(foreign_logits, targets)
+    def training_batches(self, generator: torch.Generator) -> Iterator[Batch]:
+        views = (self.english_view, self.foreign_view)
+        return (
+            join(parts, self.pad_id) for parts in view_batches(views, self.batch_size, generator)
+        )
+
+    def loss(self, step: Batch) -> Losses:
+        """Both views in one encoder pass (the English one first)."""
+        targets = self.label_ids[step.labels]
+        english_logits, foreign_logits = self.model(step).split(list(step.parts))
+        english_targets, foreign_targets = targets.split(list(step.parts))
+        ce = cross_entropy(english_logits, english_targets) + cross_entropy(
+            foreign_logits, foreign_targets
+        )
         kl = symmetric_kl(english_logits, foreign_logits)
         return Losses(total=ce + kl, ce=ce, kl=kl)
 
@@ -245,8 +270,12 @@ class FineTuningMethod:
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.train) / self.batch_size)
 
-    def training_batches(self, generator: torch.Generator) -> Iterator[tuple[Batch, ...]]:
-        return view_batches((self.train,), self.batch_size, generator, self.pad_id)
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+
+    def training_batches(self, generator: torch.Generator) -> Iterator[Batch]:
+        batches = view_batches((self.train,), self.batch_size, generator)
+        return (join(parts, self.pad_id) for parts in batches)
 
     def _logits(self, batch: Batch) -> torch.Tensor:
         return self.model(
@@ -255,9 +284,8 @@ class FineTuningMethod:
             token_type_ids=batch.token_type_ids,
         ).logits
 
-    def loss(self, step: tuple[Batch, ...]) -> Losses:
-        (batch,) = step
-        ce = cross_entropy(self._logits(batch), batch.labels)
+    def loss(self, step: Batch) -> Losses:
+        ce = cross_entropy(self._logits(step), step.labels)
         return Losses(total=ce, ce=ce)
 
     def encode(self, examples: Sequence[Example], language: str) -> list[Encoded]:

@@ -50,6 +50,11 @@ class PromptedMaskedLM(nn.Module):
     ) -> torch.Tensor:
         """W_lh h_X at [MASK] only (Eq. 2 and 6 before the softmax): (B, |V|), or (B, n) for the
         vocabulary rows `rows` (the label words: W_Z of Eq. 2)."""
+        return self.head(self.mask_states(batch, prompt), rows)
+
+    def mask_states(self, batch: Batch, prompt: torch.Tensor | None = None) -> torch.Tensor:
+        """h_X at [MASK], (B, d), with the prompt (m, d), or one per example (B, m, d), written
+        into its slots."""
         embeddings = self.masked_lm.get_input_embeddings()(batch.input_ids)
         if prompt is not None:
             examples = torch.arange(len(embeddings), device=embeddings.device)[:, None]
@@ -62,5 +67,4 @@ class PromptedMaskedLM(nn.Module):
             attention_mask=batch.attention_mask,
             token_type_ids=batch.token_type_ids,
         ).last_hidden_state
-        at_mask = hidden[torch.arange(len(hidden), device=hidden.device), batch.mask_positions]
-        return self.head(at_mask, rows)
+        return hidden[torch.arange(len(hidden), device=hidden.device), batch.mask_positions]

@@ -19,7 +19,7 @@ from mpt_engine.device import for_device, resolve_device
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
 from mpt_engine.evaluate import evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
-from mpt_engine.methods import build_method
+from mpt_engine.methods import Losses, build_method
 from mpt_engine.prompts import render, verbalizer_record
 from mpt_engine.record import device_name
 from mpt_engine.sources import DATA_DIR
@@ -68,6 +68,44 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+class LossLog:
+    """The losses of recent steps, kept on the device and reported together, at most once a
+    second: reading a loss makes the host wait for the device, and three reads a step kept a GPU
+    idle between steps. A non-finite loss still stops the run, at the step that produced it."""
+
+    SECONDS = 1.0
+
+    def __init__(self, epoch: int, total_steps: int):
+        self.epoch, self.total_steps = epoch, total_steps
+        self.steps: list[int] = []
+        self.values: list[torch.Tensor] = []
+        self.has_kl = False
+        self.reported = time.monotonic()
+
+    def add(self, step: int, losses: Losses) -> None:
+        self.has_kl = losses.kl is not None
+        kl = losses.ce if losses.kl is None else losses.kl
+        self.steps.append(step)
+        self.values.append(torch.stack([losses.total, losses.ce, kl]).detach().float())
+
+    def due(self) -> bool:
+        return time.monotonic() - self.reported >= self.SECONDS
+
+    def report(self) -> Iterator[TrainStep]:
+        if not self.steps:
+            return
+        rows = torch.stack(self.values).tolist()  # the one wait for the device
+        steps, self.steps, self.values = self.steps, [], []
+        self.reported = time.monotonic()
+        for step, (total, ce, kl) in zip(steps, rows, strict=True):
+            if not math.isfinite(total):
+                raise Diverged(
+                    f"loss became {total} at epoch {self.epoch}, step {step}; try a lower {{lr}}"
+                )
+            kl_value = kl if self.has_kl else None
+            yield TrainStep(self.epoch, step, self.total_steps, total, ce, kl_value)
+
+
 class Trainer:
     def __init__(
         self,
@@ -95,7 +133,7 @@ class Trainer:
         self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts(), self.task)
         check_max_length(config, self.tokenizer)  # before any weight is allocated
         self.method = build_method(config, self.tokenizer, self.data)
-        self.method.model.to(self.device)
+        self.method.to(self.device)
         on_gpu = self.device.type == "cuda"
         if on_gpu:
             torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
@@ -134,27 +172,19 @@ class Trainer:
         step = 0
         for epoch in range(1, config.epochs + 1):
             model.train()
-            for batches in self.method.training_batches(self.generator):
+            unreported = LossLog(epoch, total_steps)
+            for batch in self.method.training_batches(self.generator):
                 step += 1
                 with self.autocast():
-                    losses = self.method.loss(tuple(batch.to(self.device) for batch in batches))
-                if not torch.isfinite(losses.total):
-                    raise Diverged(
-                        f"loss became {losses.total.item()} at epoch {epoch}, step {step}; "
-                        "try a lower {lr}"
-                    )
+                    losses = self.method.loss(batch.to(self.device))
                 losses.total.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                yield TrainStep(
-                    epoch,
-                    step,
-                    total_steps,
-                    losses.total.item(),
-                    losses.ce.item(),
-                    None if losses.kl is None else losses.kl.item(),
-                )
+                unreported.add(step, losses)
+                if unreported.due():
+                    yield from unreported.report()
+            yield from unreported.report()
             dev = self._evaluate(self.data.dev, self.task.source_language).accuracy
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
             if improved:

@@ -1,5 +1,6 @@
 """Each equation of the paper checked against an independent computation on a tiny model."""
 
+import dataclasses
 import math
 
 import pytest
@@ -103,14 +104,58 @@ def test_mpt_loss_is_the_weighted_sum(tokenizer, task_data, alpha):
 
 def test_mpt_kl_term_compares_source_prompt_and_translated_prompt(tokenizer, task_data):
     method = method_for(tokenizer, task_data, alpha=0.5)
-    english, aux_source, aux_target = first_step(method)
+    step = first_step(method)
+    _, aux_source, aux_target = step.split()
     method.model.eval()  # no dropout, so the recomputation below is exact
     expected = symmetric_kl(
         method.model(aux_source, method.model.source_prompt()),
         method.model(aux_target, method.model.translator(method.model.source_prompt())),
     )
-    assert method.loss((english, aux_source, aux_target)).kl.item() == pytest.approx(
-        expected.item(), rel=1e-6
+    assert method.loss(step).kl.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "pct"])
+def test_one_joined_pass_gives_the_losses_of_separate_passes(tokenizer, task_data, method_name):
+    """The step's parts go through the encoder as one batch: without dropout the losses (and
+    the gradients) equal those of one pass per part, each padded only to its own length."""
+    method = method_for(tokenizer, task_data, method=method_name, alpha=0.3)
+    method.model.eval()
+    step = first_step(method)
+    assert len(step.parts) == (3 if method_name == "mpt" else 2)
+    separate = [trimmed(part) for part in step.split()]
+    model = method.model
+    if method_name == "mpt":
+        english, aux_source, aux_target = separate
+        prompt = model.source_prompt()
+        ce = cross_entropy(model(english, prompt, method.label_ids), english.labels)
+        kl = symmetric_kl(model(aux_source, prompt), model(aux_target, model.target_prompt()))
+        expected = 0.3 * ce + 0.7 * kl
+    else:
+        english, foreign = separate
+        targets = method.label_ids[english.labels]
+        english_logits, foreign_logits = model(english), model(foreign)
+        ce = cross_entropy(english_logits, targets) + cross_entropy(foreign_logits, targets)
+        expected = ce + symmetric_kl(english_logits, foreign_logits)
+    expected.backward()
+    separate_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad(set_to_none=True)
+    losses = method.loss(step)
+    losses.total.backward()
+    joined_grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert losses.ce.item() == pytest.approx(ce.item(), rel=1e-5)
+    assert losses.total.item() == pytest.approx(expected.item(), rel=1e-5)
+    for joined, alone in zip(joined_grads, separate_grads, strict=True):
+        torch.testing.assert_close(joined, alone, rtol=1e-4, atol=1e-6)
+
+
+def trimmed(batch):
+    """A part of a joined batch padded only to its own longest example."""
+    length = int(batch.attention_mask.sum(-1).max())
+    return dataclasses.replace(
+        batch,
+        input_ids=batch.input_ids[:, :length],
+        attention_mask=batch.attention_mask[:, :length],
+        token_type_ids=batch.token_type_ids[:, :length],
     )
 
 
@@ -125,7 +170,7 @@ def test_kl_gradients_reach_translator_and_prompt_encoder(tokenizer, task_data):
 def test_without_kl_the_translator_gets_no_gradient(tokenizer, task_data):
     method = method_for(tokenizer, task_data, alpha=1.0)
     step = first_step(method)
-    assert len(step) == 1  # no auxiliary batch at all
+    assert len(step.parts) == 1  # no auxiliary batch at all
     full = method_for(tokenizer, task_data, alpha=0.5)
     assert len(full.aux_source) > len(full.train)  # the auxiliary stream sets the epoch
     assert method.steps_per_epoch == full.steps_per_epoch > 1
@@ -138,7 +183,7 @@ def test_a_separate_target_prompt_learns_from_the_kl_alone(tokenizer, task_data)
     method = method_for(tokenizer, task_data, translator="separate")
     model = method.model
     assert not torch.equal(model.target_prompt(), model.source_prompt())
-    english, aux_source, aux_target = first_step(method)
+    english, aux_source, aux_target = first_step(method).split()
     kl = symmetric_kl(
         model(aux_source, model.source_prompt().detach()),
         model(aux_target, model.target_prompt()),
@@ -147,7 +192,8 @@ def test_a_separate_target_prompt_learns_from_the_kl_alone(tokenizer, task_data)
     assert all(p.grad.abs().sum() > 0 for p in model.translator.parameters())
     assert all(p.grad is None for p in model.prompt_encoder.parameters())  # p^T ignores p^S
     model.zero_grad(set_to_none=True)
-    method.loss((english,)).total.backward()  # CE: English only, with p^S
+    ce = cross_entropy(method.label_logits(english, model.source_prompt()), english.labels)
+    ce.backward()  # CE: English only, with p^S
     assert all(p.grad is None for p in model.translator.parameters())
 
 
@@ -217,9 +263,10 @@ def test_pct_predicts_over_the_full_vocabulary(tokenizer, task_data):
     label_ids = method.label_ids.tolist()
     for word, label in zip(words.tolist(), predicted.tolist(), strict=True):
         assert label == (label_ids.index(word) if word in label_ids else -1)
-    english, foreign = next(method.training_batches(torch.Generator().manual_seed(0)))
+    step = next(method.training_batches(torch.Generator().manual_seed(0)))
+    english, foreign = step.split()
     assert not torch.equal(english.input_ids, foreign.input_ids)  # a second, foreign template
-    losses = method.loss((english, foreign))
+    losses = method.loss(step)
     assert losses.total.item() == pytest.approx(losses.ce.item() + losses.kl.item(), rel=1e-6)
 
 

@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 from mpt_engine import safe_files
 from mpt_engine.config import RunConfig
 from mpt_engine.data.synthetic import SyntheticSource
-from mpt_engine.errors import InvalidInput, MptError, RunFailed
+from mpt_engine.errors import Diverged, InvalidInput, MptError, RunFailed
 from mpt_engine.launch import local_grid, run_grid
-from mpt_engine.methods import SoftPromptMethod
+from mpt_engine.methods import Losses, SoftPromptMethod
 from mpt_engine.presets import build_config
 from mpt_engine.results import load_runs, read_events, read_run
 from mpt_engine.safe_files import StoreWriteFailed, write_atomic
 from mpt_engine.store import RunStore
+from mpt_engine.train import LossLog
 from tests.helpers import mpt, mpt_json, runs_dir, tiny_bert
 
 GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "--epochs", "2")
@@ -391,6 +392,21 @@ def test_non_finite_loss_stops_the_run_as_diverged(capsys, monkeypatch):
     assert logged == 2  # both attempts are kept
     code, out, _ = mpt(capsys, "results", "show", folder.name)  # says why it did not finish
     assert code == 0 and "diverged: loss became nan" in " ".join(out.split())
+
+
+def test_losses_reported_together_stop_at_the_first_non_finite_step():
+    """Losses stay on the device and are read in groups; the group still stops the run at the
+    step whose loss was not finite, after reporting the steps before it."""
+    log = LossLog(epoch=2, total_steps=10)
+    for step, value in [(3, 1.0), (4, float("inf")), (5, float("nan"))]:
+        log.add(step, Losses(total=torch.tensor(value), ce=torch.tensor(0.5)))
+    reported = log.report()
+    first = next(reported)
+    assert (first.epoch, first.step, first.loss, first.ce, first.kl) == (2, 3, 1.0, 0.5, None)
+    with pytest.raises(Diverged, match="loss became inf at epoch 2, step 4; try a lower"):
+        next(reported)
+    log.add(6, Losses(total=torch.tensor(2.0), ce=torch.tensor(1.0), kl=torch.tensor(0.25)))
+    assert [(s.step, s.kl) for s in log.report()] == [(6, 0.25)]  # the earlier group is gone
 
 
 def test_out_of_memory_names_the_batch_size_options(capsys, monkeypatch):
