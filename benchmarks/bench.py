@@ -4,6 +4,8 @@ on real XNLI text, on the same model and weights.
     python benchmarks/bench.py            # CPU: XLM-R-shaped, 250,002-word vocabulary, 4 x 256
     python benchmarks/bench.py --full     # GPU: the real XLM-R base shape, a whole test pass,
                                           # and the projected time of Table I's 180 runs
+    python benchmarks/bench.py --host     # host overhead per step, ours against the current
+                                          # way (benchmarks/host.py)
 
 Prints a table, then one JSON line: device, model, eval_speedup, train_speedup,
 eval_examples_per_s, train_steps_per_s, peak_mem_mb (and more). Random weights: the speed of a
@@ -27,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import reference
+from benchmarks import host, reference
 from mpt_engine.backbone import train_tokenizer
 from mpt_engine.config import PAPER_SHOTS, RunConfig
 from mpt_engine.data.examples import AlignmentPair, Example, TaskData
@@ -127,6 +129,9 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="XLM-R base shape and a whole test pass (GPU)"
     )
+    parser.add_argument(
+        "--host", action="store_true", help="host time per step at XLM-R base's layout"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--eval-examples", type=int, help="examples our path evaluates")
     parser.add_argument(
@@ -137,6 +142,11 @@ def main() -> None:
         "--reference-micro-steps", type=int, help="timed reference micro-batches of 4"
     )
     args = parser.parse_args()
+    if args.host:
+        result = host.run()
+        report_host(result)
+        print(json.dumps(result))
+        return
 
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
@@ -339,6 +349,37 @@ def report(result: dict, eval_seconds: float, reference_examples: int, micro_ste
     )
     if "table1_projected_hours" in result:
         console.print(f"projected Table I (180 runs): {result['table1_projected_hours']:.2f} h")
+
+
+def report_host(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"host time per step — {result['layout']}")
+    for column in ("", "ours (ms)", "current way (ms)", "speed-up", "ops (ours / current)"):
+        table.add_column(column, justify="right" if column else "left")
+
+    def cell(figure: dict) -> str:
+        return f"{figure['median']:.1f} ({figure['low']:.1f}-{figure['high']:.1f})"
+
+    for name, key in (("MPT step", "mpt"), ("SP step", "sp")):
+        ours, current = result[f"{key}_step_host_ms"], result[f"{key}_step_host_ms_current"]
+        table.add_row(
+            name,
+            cell(ours),
+            cell(current),
+            f"{current['median'] / ours['median']:.2f}x",
+            f"{result[f'{key}_step_ops']} / {result[f'{key}_step_ops_current']}",
+        )
+    ours, current = result["eval_batch_host_ms"], result["eval_batch_host_ms_current"]
+    table.add_row(
+        "eval batch",
+        cell(ours),
+        cell(current),
+        f"{current['median'] / ours['median']:.2f}x",
+        "",
+    )
+    Console(stderr=True).print(table)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ file with no newline cannot fill the memory or keep a run busy for minutes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -56,9 +57,26 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
-def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; bad lines, and a file without any,
-    raise InvalidInput. `required` names text fields every line must have."""
+def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> tuple[tuple[int, dict], ...]:
+    """(line number, object) for each non-blank line; bad lines, and a file without any,
+    raise InvalidInput. `required` names text fields every line must have. A regular file read
+    before is not read again while its size and modification time stay the same: a worker
+    reads the test sets once for all its runs (the objects are shared: do not change them)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        status = None  # _read says why, in the user's words
+    if status is None or not stat.S_ISREG(status.st_mode):
+        return tuple(_read(path, required))
+    return _read_kept(str(path), required, (status.st_size, status.st_mtime_ns, status.st_ino))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_kept(path: str, required: tuple[str, ...], signature: tuple) -> tuple:
+    return tuple(_read(Path(path), required))
+
+
+def _read(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = 0
     with open_user_file(path) as handle:
         try:

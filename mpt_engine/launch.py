@@ -1,8 +1,10 @@
-"""Run a grid on this machine: one run after another in this process, or one child process per
-GPU slot (CUDA_VISIBLE_DEVICES set per child). A failed run is reported and the grid goes on."""
+"""Run a grid on this machine: one run after another in this process, or long-lived worker
+processes, several per GPU slot (CUDA_VISIBLE_DEVICES set per worker). A failed run is reported
+and the grid goes on."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,6 +26,7 @@ from mpt_engine.grid import expand
 from mpt_engine.run_state import RunStatus
 from mpt_engine.runner import Execution, execute, failure
 from mpt_engine.store import BadRun, RunStore, pending_runs
+from mpt_engine.warm import WarmCache
 
 log = logging.getLogger(__name__)
 WARNING = "mpt-warning: "  # how a worker writes the engine's warnings on its stderr
@@ -95,28 +98,52 @@ def run_grid(
     store: RunStore,
     execution: Execution | None = None,
     gpus: Sequence[str] = (),
+    runs_per_gpu: int = 1,
 ) -> Iterator[tuple[str, Event]]:
     """(run id, event) for every event of every run still to do; finished runs are skipped.
     The configs come from local_grid (their precision resolved for this machine). With `gpus`,
-    one child per GPU slot, each on the GPU it is given (execution.device does not apply)."""
+    `runs_per_gpu` long-lived workers per GPU slot, each on the GPU it is given
+    (execution.device does not apply); without, one run after another in this process, or
+    `runs_per_gpu` workers sharing this machine."""
     todo, execution = pending_runs(configs, store.status), execution or Execution()
     if gpus:
         on_its_gpu = dataclasses.replace(execution, device="auto")
-        yield from ProcessPool(todo, store, gpus, on_its_gpu).updates()
+        yield from ProcessPool(todo, store, gpus, on_its_gpu, runs_per_gpu).updates()
         return
+    if runs_per_gpu > 1:
+        yield from ProcessPool(todo, store, [None], execution, runs_per_gpu).updates()
+        return
+    warm = WarmCache()
     for config in todo:
         try:
-            for event in execute(config, store, execution):
+            for event in execute(config, store, execution, warm=warm):
                 yield config.run_id, event
         except Exception as error:  # recorded by execute; the grid goes on
             yield config.run_id, failure(config.run_id, error)  # run_failed or run_skipped
 
 
+def default_runs_per_gpu(slots: Sequence[str]) -> int:
+    """Runs sharing one GPU when none is asked for: one per 24 GiB free on the first slot's GPU,
+    at most 4 (an XLM-R base run with AdamW holds about 5 GiB of weights and optimizer state,
+    the rest is room for activations); 1 without a GPU."""
+    present = [slot for slot in slots if slot not in missing_gpus(slots)]
+    if not present:
+        return 1
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(int(present[0]))
+    return max(1, min(4, free // (24 * 2**30)))
+
+
+FINAL = (RunFinished, RunStopped, RunSkipped)  # a run's last event
+
+
 class ProcessPool:
-    """Runs as child processes, at most one per slot. A slot is a GPU index (the child sees
-    only that GPU) or None (the child sees the machine as it is). `cancel()` may be called from
-    another thread: waiting runs are dropped and running children are asked to stop (SIGTERM),
-    which records them as interrupted."""
+    """Runs in long-lived worker processes, `per_slot` of them on each slot, each taking the
+    next waiting run when its run ends. A slot is a GPU index (its workers see only that GPU)
+    or None (they see the machine as it is). A worker that dies is replaced. `cancel()` may be
+    called from another thread: waiting runs are dropped and the workers are asked to stop
+    (SIGTERM), which records their runs as interrupted."""
 
     def __init__(
         self,
@@ -124,47 +151,57 @@ class ProcessPool:
         store: RunStore,
         slots: Sequence[str | None] = (None,),
         execution: Execution | None = None,
+        per_slot: int = 1,
     ):
         self.waiting = deque(configs)
-        self.store, self.slots = store, list(slots)
+        self.store = store
+        self.slots = [slot for slot in slots for _ in range(per_slot)]
         self.execution = execution or Execution()
-        self.active: dict[int, _Child] = {}
+        self.workers: dict[int, _Worker] = {}
         self.lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
 
     def _start(self, index: int) -> None:
         threads = threads_per_child(len(self.slots))
-        child = _Child(
-            self.waiting.popleft(), self.slots[index], self.store, self.execution, threads
-        )
-        self.active[index] = child
-        threading.Thread(target=child.pump, args=(index, self.lines), daemon=True).start()
+        worker = _Worker(self.slots[index], self.store, self.execution, threads)
+        self.workers[index] = worker
+        threading.Thread(target=worker.pump, args=(index, self.lines), daemon=True).start()
+        self._next(worker)
+
+    def _next(self, worker: _Worker) -> None:
+        """The worker's next run, or the end of its input when none is left."""
+        if self.waiting:
+            worker.assign(self.waiting.popleft())
+        else:
+            worker.close()
 
     def updates(self) -> Iterator[tuple[str, Event]]:
         try:
             for index in range(len(self.slots)):
                 if self.waiting:
                     self._start(index)
-            while self.active:
+            while self.workers:
                 index, line = self.lines.get()
-                child = self.active[index]
+                worker = self.workers[index]
                 if line is not None:
+                    run_id = worker.config.run_id
                     event = event_from_dict(json.loads(line))
-                    child.ended |= isinstance(event, RunFinished | RunStopped | RunSkipped)
-                    yield child.config.run_id, event
+                    if isinstance(event, FINAL):
+                        self._next(worker)
+                    yield run_id, event
                     continue
-                ended_early = child.finish()
+                ended_early = worker.finish()
                 if ended_early is not None:
-                    yield child.config.run_id, ended_early
-                del self.active[index]
+                    yield ended_early.run_id, ended_early
+                del self.workers[index]
                 if self.waiting:
-                    self._start(index)
+                    self._start(index)  # a fresh worker in place of one that died
         finally:
             self.cancel()
 
     def cancel(self) -> None:
         self.waiting.clear()
-        for child in list(self.active.values()):
-            child.stop()
+        for worker in list(self.workers.values()):
+            worker.stop()
 
 
 def threads_per_child(children: int) -> int | None:
@@ -175,29 +212,41 @@ def threads_per_child(children: int) -> int | None:
     return max(1, (os.cpu_count() or 1) // children)
 
 
-class _Child:
-    """One worker process (python -m mpt_engine.worker) on one GPU slot."""
+class _Worker:
+    """One worker process (python -m mpt_engine.worker) on one slot; `config` is the run it is
+    training (None between runs)."""
 
     def __init__(
-        self,
-        config: RunConfig,
-        slot: str | None,
-        store: RunStore,
-        execution: Execution,
-        threads: int | None = None,
+        self, slot: str | None, store: RunStore, execution: Execution, threads: int | None = None
     ):
-        self.config, self.ended = config, False
+        self.config: RunConfig | None = None
         env = dict(os.environ, MPT_HOME=str(store.root.parent))
         if threads is not None and "OMP_NUM_THREADS" not in os.environ:  # the user's wins
             env["OMP_NUM_THREADS"] = str(threads)
         if slot is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot
-        command = [sys.executable, "-m", "mpt_engine.worker", "--config", config.to_json()]
-        command += ["--execution", execution.to_json()]
+        command = [sys.executable, "-m", "mpt_engine.worker", "--execution", execution.to_json()]
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=env,
         )
+
+    def assign(self, config: RunConfig) -> None:
+        self.config = config
+        with contextlib.suppress(OSError):  # it died: finish() reports the run
+            self.process.stdin.write(config.to_json() + "\n")
+            self.process.stdin.flush()
+
+    def close(self) -> None:
+        """No more runs: the worker exits once its input ends."""
+        self.config = None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
 
     def pump(self, index: int, lines: queue.Queue) -> None:
         for line in self.process.stdout:
@@ -206,8 +255,8 @@ class _Child:
         lines.put((index, None))
 
     def finish(self) -> RunStopped | None:
-        """Wait for the exit; a child that died without a final event gets one. The engine's
-        warnings the child wrote (a tracker that stopped) are said again here."""
+        """Wait for the exit; the run it was training when it died gets a final event. The
+        engine's warnings the worker wrote (a tracker that stopped) are said again here."""
         code = self.process.wait()
         self.stderr.seek(0)
         lines = self.stderr.read().decode(errors="replace").strip().splitlines()
@@ -216,7 +265,7 @@ class _Child:
             if line.startswith(WARNING):
                 log.warning(line.removeprefix(WARNING))
         tail = [line for line in lines if not line.startswith(WARNING)][-1:]
-        if self.ended:
+        if self.config is None:
             return None
         reason = tail[0] if tail else f"worker exited with code {code}"
         return RunStopped(self.config.run_id, reason, int(ExitCode.RUN_FAILED), RunStatus.FAILED)

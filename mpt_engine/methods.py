@@ -303,16 +303,22 @@ METHODS = {
 }
 
 
+def load_backbone(config: RunConfig, tokenizer, labels: int) -> torch.nn.Module:
+    """The pretrained model a run starts from: with a classification head for FT, the masked LM
+    with its MLM head for the prompt methods."""
+    if config.method is Method.FT:
+        return backbone.load_classifier(config.model, tokenizer, labels=labels)
+    return backbone.load_masked_lm(config.model, tokenizer)
+
+
 def build_method(
     config: RunConfig, tokenizer, data: TaskData | None = None, model=None
 ) -> TrainingMethod:
     """The method of a run. Its backbone is loaded from config.model unless given (a checkpoint);
     with `data`, its training data is encoded too."""
     task = load_task(config.task)
-    if model is None and config.method is Method.FT:
-        model = backbone.load_classifier(config.model, tokenizer, labels=len(task.labels))
-    elif model is None:
-        model = backbone.load_masked_lm(config.model, tokenizer)
+    if model is None:
+        model = load_backbone(config, tokenizer, len(task.labels))
     method = METHODS[config.method](config, tokenizer, model, task)
     if data is not None:
         method.prepare(data)

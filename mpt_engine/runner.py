@@ -19,6 +19,7 @@ from mpt_engine.store import RunFolder, RunStore
 from mpt_engine.tasks import load_task
 from mpt_engine.trackers import TrackerFeed
 from mpt_engine.train import Trainer
+from mpt_engine.warm import WarmCache
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,12 @@ def execute(
     store: RunStore | None = None,
     execution: Execution | None = None,
     annotations: Mapping[str, Any] | None = None,
+    warm: WarmCache | None = None,
 ) -> Iterator[Event]:
     """Train and test one run, writing config, record, events and result as they happen
     (and, with `execution.save_checkpoint`, the best state before the result). `annotations`
-    (such as a Slurm job id) go into the run's record.
+    (such as a Slurm job id) go into the run's record; `warm` is what a process that trains
+    several runs keeps between them.
 
     Data and model are loaded first, so bad input or a source that cannot be reached leaves
     nothing behind; then the run is claimed (RunClaimed when another process trains it or it
@@ -57,7 +60,7 @@ def execute(
     """
     store, execution = store or RunStore(), execution or Execution()
     config = with_data_digest(config.resolved())  # the run's id names the data it reads
-    trainer = Trainer(config, execution.device, compile=execution.compile)
+    trainer = Trainer(config, execution.device, compile=execution.compile, warm=warm)
     trainer.setup()  # loads data and model: bad input or a missing source writes nothing
     with_data_digest(config)  # the files did not change while they were read
     config = trainer.config  # precision resolved for the device: the run's id

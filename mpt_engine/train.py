@@ -25,6 +25,7 @@ from mpt_engine.record import device_name
 from mpt_engine.sources import DATA_DIR
 from mpt_engine.tasks import load_task
 from mpt_engine.token_cache import tokenizer_fingerprint
+from mpt_engine.warm import WarmCache
 
 
 def position_limit(model: str, tokenizer) -> int:
@@ -113,6 +114,7 @@ class Trainer:
         device: str = "auto",
         data: TaskData | None = None,
         compile: bool = False,
+        warm: WarmCache | None = None,
     ):
         self.device = resolve_device(device)
         # precision auto resolved for this device and bf16 checked, before anything is stored
@@ -120,6 +122,7 @@ class Trainer:
         self.precision = self.config.precision
         self.compile = compile
         self.data = data
+        self.warm = warm or WarmCache(keep_weights=False)
         self.method = None
 
     def setup(self) -> None:
@@ -130,9 +133,10 @@ class Trainer:
         if self.data is None:
             self.data = load_task_data(config)
         self.task = load_task(config.task)
-        self.tokenizer = backbone.load_tokenizer(config.model, self.data.texts(), self.task)
+        self.tokenizer = self.warm.tokenizer(config.model, self.data.texts(), self.task)
         check_max_length(config, self.tokenizer)  # before any weight is allocated
-        self.method = build_method(config, self.tokenizer, self.data)
+        pretrained = self.warm.backbone(config, self.tokenizer, len(self.task.labels))
+        self.method = build_method(config, self.tokenizer, self.data, model=pretrained)
         self.method.to(self.device)
         on_gpu = self.device.type == "cuda"
         if on_gpu:

@@ -120,9 +120,10 @@ class MptApp(App):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def train(self, configs: Sequence[RunConfig], slots: Sequence[str | None]) -> None:
-        from mpt_engine.launch import ProcessPool
+        from mpt_engine.launch import ProcessPool, default_runs_per_gpu
 
-        self.pool = ProcessPool(configs, RunStore(), slots)
+        per_slot = default_runs_per_gpu([slot for slot in slots if slot is not None])
+        self.pool = ProcessPool(configs, RunStore(), slots, per_slot=per_slot)
         try:
             for run_id, event in self.pool.updates():
                 self.post_message(RunUpdate(run_id, event))

@@ -9,6 +9,7 @@ from mpt_engine.data.local import LocalSource
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.data.task import sample_per_class
 from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.jsonl import read_jsonl
 from mpt_engine.languages import LABELS, TARGET_LANGUAGES, XNLI_LANGUAGES
 
 PAWSX_XNLI_LANGUAGES = [language for language in PAWSX_LANGUAGES if language in TARGET_LANGUAGES]
@@ -167,3 +168,15 @@ def test_synthetic_task_data_runs_without_files():
     data = load_task_data(RunConfig(data="synthetic", aux_size=40, test_limit=10))
     assert len(data.aux) == 40
     assert {pair.language for pair in data.aux} <= set(PAWSX_XNLI_LANGUAGES)
+
+
+def test_a_data_file_is_parsed_once_until_it_changes(tmp_path):
+    """A worker reads the test sets once for all its runs; an edited file is read again."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": "x"}\n')
+    first = read_jsonl(path, ("a",))
+    assert read_jsonl(path, ("a",)) is first
+    path.write_text('{"a": "y"}\n\n{"a": "z"}\n')
+    assert read_jsonl(path, ("a",)) == ((1, {"a": "y"}), (3, {"a": "z"}))
+    with pytest.raises(SourceUnavailable, match="missing data file"):
+        read_jsonl(tmp_path / "gone.jsonl")

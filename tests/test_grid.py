@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput
@@ -15,7 +16,7 @@ from mpt_engine.grid import expand, parse_values
 from mpt_engine.presets import PRESETS, build_config
 from mpt_engine.slurm import as_found
 from mpt_engine.store import RunStore
-from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir
+from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir, tiny_bert
 
 SMALL = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--shots", "1,2", "--seeds", "1,2")
 
@@ -236,6 +237,76 @@ def test_parallel_children_share_the_cores(monkeypatch):
 
     monkeypatch.setattr(launch.subprocess, "Popen", Recorded)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    config = build_config("smoke", {}, environ={})
-    launch._Child(config, "0", RunStore(), launch.Execution(), threads=4)
+    launch._Worker("0", RunStore(), launch.Execution(), threads=4)
     assert (seen["OMP_NUM_THREADS"], seen["CUDA_VISIBLE_DEVICES"]) == ("4", "0")
+
+
+def test_runs_per_gpu_trains_a_grid_in_shared_workers_to_the_same_table(
+    capsys, monkeypatch, tmp_path
+):
+    grid = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2")
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "in-process"))
+    mpt_json(capsys, *grid, "--json")
+    reference = table_json(capsys)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "workers"))
+    events = mpt_json(capsys, *grid, "--runs-per-gpu", "2", "--json")
+    assert sum(e["event"] == "result" for e in events) == 4
+    assert table_json(capsys) == reference
+    code, _, err = mpt(capsys, *grid, "--runs-per-gpu", "0")
+    assert code == 2 and "--runs-per-gpu 0: expected 1 or more" in err
+
+
+def test_a_run_after_two_others_in_one_worker_equals_it_in_a_fresh_process(monkeypatch, tmp_path):
+    """What a worker keeps between runs (imports, tokenizer, the pretrained weights of a model
+    from a folder) changes nothing: the third run's losses, dev and test results are those it
+    gets alone in a new process, and those of a grid in this process."""
+    from mpt_engine.launch import ProcessPool, run_grid
+
+    folder = tmp_path / "tiny-bert"
+    tiny_bert(folder)
+    configs = [
+        build_config("smoke", {"model": str(folder), "method": method, "seed": seed}, {})
+        for method, seed in (("sp", 1), ("mpt", 2), ("mpt", 3))
+    ]
+
+    def trained(name: str, runs, train) -> tuple:
+        monkeypatch.setenv("MPT_HOME", str(tmp_path / name))
+        store = RunStore()
+        events = [event for run_id, event in train(runs, store) if run_id == runs[-1].run_id]
+        assert events[-1].kind == "result", events[-1]
+        result = store.result(events[-1].run_id)  # its id names the precision it resolved
+        losses = [(e.loss, e.ce, e.kl) for e in events if e.kind == "train_step"]
+        return losses, result["per_language"], result["dev_accuracy"], result["best_epoch"]
+
+    def one_worker(runs, store):
+        return ProcessPool(runs, store).updates()
+
+    third = trained("worker", configs, one_worker)
+    assert third == trained("fresh", configs[-1:], one_worker)
+    assert third == trained("in-process", configs, run_grid)
+    assert len(third[0]) > 1 and third[0][0][2] is not None  # MPT's steps, with a KL term
+
+
+def test_kept_weights_are_fresh_copies_and_only_kept_when_loading_draws_nothing(tmp_path):
+    from mpt_engine import methods, warm
+
+    folder = tmp_path / "tiny-bert"
+    tiny_bert(folder)
+    config = build_config("smoke", {"model": str(folder), "method": "mpt"}, {})
+    cache = warm.WarmCache()
+    tokenizer = cache.tokenizer(config.model, [], None)
+    assert cache.tokenizer(config.model, [], None) is tokenizer
+    first = cache.backbone(config, tokenizer, 3)
+    assert cache.pretrained[(str(folder), False, 3)] is not None  # the masked LM is kept
+    with torch.no_grad():
+        next(first.parameters()).add_(1.0)  # training changes the copy a run got...
+    second = cache.backbone(config, tokenizer, 3)
+    fresh = methods.load_backbone(config, tokenizer, 3)
+    for kept, loaded in zip(second.state_dict().values(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(kept, loaded)  # ...never what the next run starts from
+
+    # FT's classification head is new, drawn from the random state: loading it again each run
+    # draws what a fresh process draws
+    ft = build_config("smoke", {"model": str(folder), "method": "ft"}, {})
+    cache.backbone(ft, tokenizer, 3)
+    assert cache.pretrained[(str(folder), True, 3)] is None

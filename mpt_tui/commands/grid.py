@@ -51,6 +51,14 @@ def grid(
             rich_help_panel=TRAINING,
         ),
     ] = None,
+    runs_per_gpu: Annotated[
+        int | None,
+        typer.Option(
+            help="long-lived worker processes per GPU slot (without --gpus: sharing this "
+            "machine's cores); default: one per 24 GiB free on the GPU, at most 4; 1 on a CPU",
+            rich_help_panel=TRAINING,
+        ),
+    ] = None,
     save_checkpoint: Annotated[
         bool, typer.Option("--save-checkpoint", help="keep each run's best state")
     ] = False,
@@ -123,6 +131,8 @@ def grid(
     if executor not in ("local", "slurm"):
         raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     slots = gpu_slots(gpus or "")
+    if runs_per_gpu is not None and runs_per_gpu < 1:
+        raise InvalidInput(f"--runs-per-gpu {runs_per_gpu}: expected 1 or more")
     store = RunStore()
     slurm_options = None
     if executor == "slurm":
@@ -143,12 +153,13 @@ def grid(
         if slurm_options is not None:
             _submit(configs, store, slurm_options, execution, wait, as_json)
         else:
-            _run_here(configs, store, execution, slots, as_json)
+            _run_here(configs, store, execution, slots, runs_per_gpu, as_json)
 
 
-def _run_here(configs, store, execution, slots, as_json) -> None:
-    """Train the grid's missing runs on this machine (one after another, or one per GPU slot)."""
-    from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
+def _run_here(configs, store, execution, slots, runs_per_gpu, as_json) -> None:
+    """Train the grid's missing runs on this machine (one after another, or in worker
+    processes: several per GPU slot)."""
+    from mpt_engine.launch import default_runs_per_gpu, missing_gpus, run_grid, unusable_runs
 
     missing = missing_gpus(slots)
     if missing:
@@ -170,7 +181,8 @@ def _run_here(configs, store, execution, slots, as_json) -> None:
                 print_json({"run_id": config.run_id, "event": "result", **result})
     codes = []  # the exit codes of the failed runs
     if todo:
-        updates = run_grid(configs, store, execution, slots)
+        workers = runs_per_gpu or default_runs_per_gpu(slots)
+        updates = run_grid(configs, store, execution, slots, workers)
         # closing(updates) stops children and records interrupted runs
         with contextlib.closing(updates), _display(as_json, todo) as show:
             for run_id, event in updates:

@@ -1,0 +1,227 @@
+"""Host overhead of a training step and an evaluation batch, ours against the current way.
+
+    python benchmarks/bench.py --host
+
+At XLM-R base's layout (12 layers, 12 heads) with tiny widths (24), a 4,000-word vocabulary and
+2 examples per batch the arithmetic is near zero (a step issues the same operations at any
+batch size), so the time of a step is what the host spends issuing operations:
+on a GPU, the time it cannot hide behind the device's work. Compared in one process, on the
+same model, data and batches (collation excluded from both):
+
+- ours: the engine's step (MPT's three batches joined into one encoder pass, the losses kept on
+  the device and read in groups: train.LossLog);
+- the current way, as the engine did it until 2026-11-30: one encoder pass per batch, each
+  padded to its own length, a check that the loss is finite and three `.item()` per step (each
+  a wait for the device on a GPU, free on a CPU).
+
+Each figure is the median over repeats of timed blocks of steps, run alternately (ours, then
+the current way) after a warm-up, with the spread (lowest-highest) beside it. Also counted: the
+ATen operations a step issues, which on a GPU each cost a kernel launch or more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import statistics
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mpt_engine import backbone
+from mpt_engine.config import RunConfig
+from mpt_engine.data import load_task_data
+from mpt_engine.encoding import Batch, collate
+from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
+from mpt_engine.methods import build_method
+from mpt_engine.tasks import load_task
+from mpt_engine.train import LossLog, parameter_groups
+
+LAYOUT = dict(hidden_size=24, num_hidden_layers=12, num_attention_heads=12, intermediate_size=48)
+
+
+class OperationCount(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def own_length(batch: Batch) -> Batch:
+    """A part of a joined batch padded only to its own longest example, as it used to be."""
+    length = int(batch.attention_mask.sum(-1).max())
+    return dataclasses.replace(
+        batch,
+        input_ids=batch.input_ids[:, :length].contiguous(),
+        attention_mask=batch.attention_mask[:, :length].contiguous(),
+        token_type_ids=batch.token_type_ids[:, :length].contiguous(),
+    )
+
+
+def setup(method_name: str):
+    config = RunConfig(
+        method=method_name, shots=8, aux_size=500, data="synthetic", batch_size=2
+    ).resolved()
+    data = load_task_data(config)
+    tokenizer = backbone.load_tokenizer("tiny", data.texts(), load_task(config.task))
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    torch.manual_seed(0)
+    masked_lm = XLMRobertaForMaskedLM(
+        XLMRobertaConfig(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=514,
+            type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id,
+            **LAYOUT,
+        )
+    )
+    method = build_method(config, tokenizer, data, model=masked_lm)
+    method.to(torch.device("cpu"))
+    optimizer = torch.optim.AdamW(parameter_groups(method.model, 0.01), lr=1e-5, fused=True)
+    return config, data, method, optimizer
+
+
+def our_step(method, optimizer, log: LossLog, step: int, batch: Batch) -> None:
+    losses = method.loss(batch.to("cpu"))
+    losses.total.backward()
+    torch.nn.utils.clip_grad_norm_(method.model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    log.add(step, losses)
+
+
+def current_step(method, optimizer, parts: tuple[Batch, ...]) -> tuple[float, ...]:
+    """One encoder pass per part, a sync to check the loss and one per logged loss."""
+    model = method.model
+    english, *aux = (part.to("cpu") for part in parts)
+    prompt = model.source_prompt()
+    label_ids = method.label_ids.to(english.input_ids.device)
+    ce = cross_entropy(model(english, prompt, label_ids), english.labels)
+    kl = None
+    total = ce
+    if aux:
+        aux_source, aux_target = aux
+        kl = symmetric_kl(model(aux_source, prompt), model(aux_target, model.target_prompt()))
+        total = total_loss(ce, kl, method.alpha)
+    if not torch.isfinite(total):
+        raise RuntimeError("diverged")
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total.item(), ce.item(), None if kl is None else kl.item()
+
+
+def training_figures(method_name: str, steps: int, repeats: int) -> dict:
+    _, _, method, optimizer = setup(method_name)
+    method.model.train()
+    generator = torch.Generator().manual_seed(0)
+    joined = list(itertools.islice(method.training_batches(generator), steps))
+    separate = [tuple(own_length(part) for part in batch.split()) for batch in joined]
+
+    def ours() -> float:
+        log = LossLog(1, steps)
+        started = time.perf_counter()
+        for step, batch in enumerate(joined, 1):
+            our_step(method, optimizer, log, step, batch)
+        list(log.report())
+        return (time.perf_counter() - started) / len(joined)
+
+    def current() -> float:
+        started = time.perf_counter()
+        for parts in separate:
+            current_step(method, optimizer, parts)
+        return (time.perf_counter() - started) / len(separate)
+
+    ours(), current()  # warm-up
+    timings = {"ours": [], "current": []}
+    for _ in range(repeats):
+        timings["ours"].append(ours())
+        timings["current"].append(current())
+    with OperationCount() as counted_ours:
+        our_step(method, optimizer, LossLog(1, 1), 1, joined[0])
+    with OperationCount() as counted_current:
+        current_step(method, optimizer, separate[0])
+    return {
+        "ms": summary(timings["ours"]),
+        "current_ms": summary(timings["current"]),
+        "speedup": round(
+            statistics.median(timings["current"]) / statistics.median(timings["ours"]), 2
+        ),
+        "ops": counted_ours.count,
+        "current_ops": counted_current.count,
+    }
+
+
+@torch.inference_mode()
+def evaluation_figures(batches: int, repeats: int) -> dict:
+    _, data, method, _ = setup("mpt")
+    method.model.eval()
+    encoded = method.encode(data.test["de"], "de")
+    size = 2  # tiny batches: host time, not arithmetic
+    prepared = [
+        collate(encoded[start : start + size], method.pad_id)
+        for start in range(0, size * batches, size)
+    ]
+
+    def ours() -> float:
+        started = time.perf_counter()
+        predicted = [method.predict(batch.to("cpu"), "de") for batch in prepared]
+        torch.cat(predicted).tolist()
+        return (time.perf_counter() - started) / len(prepared)
+
+    def current() -> float:
+        started = time.perf_counter()
+        for batch in prepared:
+            method.predict(batch.to("cpu"), "de").tolist()
+        return (time.perf_counter() - started) / len(prepared)
+
+    ours(), current()
+    timings = {"ours": [], "current": []}
+    for _ in range(repeats):
+        timings["ours"].append(ours())
+        timings["current"].append(current())
+    return {"ms": summary(timings["ours"]), "current_ms": summary(timings["current"])}
+
+
+def summary(seconds: list[float]) -> dict:
+    values = [1000 * value for value in seconds]
+    return {
+        "median": round(statistics.median(values), 2),
+        "low": round(min(values), 2),
+        "high": round(max(values), 2),
+    }
+
+
+def run(steps: int = 10, repeats: int = 7) -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # host work is one thread; more only add noise at these widths
+    try:
+        mpt = training_figures("mpt", steps, repeats)
+        sp = training_figures("sp", steps, repeats)
+        evaluation = evaluation_figures(steps, repeats)
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "layout": "XLM-R base layout (12 layers x 12 heads), width 24, vocabulary 4,000, "
+        "batches of 2, 1 thread",
+        "host_speedup": mpt["speedup"],
+        "mpt_step_host_ms": mpt["ms"],
+        "mpt_step_host_ms_current": mpt["current_ms"],
+        "mpt_step_ops": mpt["ops"],
+        "mpt_step_ops_current": mpt["current_ops"],
+        "sp_step_host_ms": sp["ms"],
+        "sp_step_host_ms_current": sp["current_ms"],
+        "sp_host_speedup": sp["speedup"],
+        "sp_step_ops": sp["ops"],
+        "sp_step_ops_current": sp["current_ops"],
+        "eval_batch_host_ms": evaluation["ms"],
+        "eval_batch_host_ms_current": evaluation["current_ms"],
+        "steps_per_repeat": steps,
+        "repeats": repeats,
+    }
