@@ -61,17 +61,35 @@ def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[s
         "seed",
         *(["data_digest"] if all(len(d) == 1 for d in digests.values()) else []),
     }
+    # Runs that differ only in ignored fields (10,000 runs may be a handful of settings) are
+    # labelled once.
+    kinds: Counter = Counter()
+    first: dict[tuple, Mapping[str, Any]] = {}
+    keys = [_setting(config, ignored) for config in configs]
+    for key, config in zip(keys, configs, strict=True):
+        kinds[key] += 1
+        first.setdefault(key, config)
     common: dict[str, str] = {}
     for name in configs[0] if configs else ():
-        values = [repr(c.get(name)) for c in configs if not _unused(c, name)]
-        if name not in ignored and len(set(values)) > 1:
-            common[name] = Counter(values).most_common(1)[0][0]
-    labels = []
-    for config in configs:
+        values: Counter = Counter()
+        for key, count in kinds.items():
+            if not _unused(first[key], name):
+                values[repr(first[key].get(name))] += count
+        if name not in ignored and len(values) > 1:
+            common[name] = values.most_common(1)[0][0]
+    labels = {}
+    for key, config in first.items():
         departures = [
             f"{name}={config.get(name)}"
             for name, usual in common.items()
             if not _unused(config, name) and repr(config.get(name)) != usual
         ]
-        labels.append(" ".join(departures) or "—")
-    return labels
+        labels[key] = " ".join(departures) or "—"
+    return [labels[key] for key in keys]
+
+
+def _setting(config: Mapping[str, Any], ignored: set[str]) -> tuple:
+    """What a label depends on: the fields not ignored, and the method (what a field's being
+    unused depends on)."""
+    kept = tuple((name, repr(value)) for name, value in config.items() if name not in ignored)
+    return (repr(config.get("method")), *kept)

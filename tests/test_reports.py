@@ -25,8 +25,8 @@ from mpt_engine.reports import (
     table2,
 )
 from mpt_engine.results import (
+    Paces,
     StoredRun,
-    estimate_seconds,
     load_runs,
     parse_where,
     select,
@@ -305,12 +305,12 @@ def test_time_estimates_scale_with_the_work_of_a_run():
     done = RunConfig(model="tiny", method="mpt", epochs=2, test_limit=100).resolved()
     result = {"per_language": {}, "average": 40.0, "seconds": 10.0}
     finished = StoredRun(done.run_id, Path("."), done.to_dict(), "finished", result, {})
-    assert estimate_seconds([done], [finished]) == pytest.approx(10.0)
+    assert Paces([finished]).estimate([done]) == pytest.approx(10.0)
     longer = dataclasses.replace(done, epochs=20)
-    more = estimate_seconds([longer], [finished])
+    more = Paces([finished]).estimate([longer])
     assert more / 10.0 == pytest.approx(work_units(longer.to_dict()) / work_units(done.to_dict()))
     assert more > 5 * 10.0  # training dominates: ten times the epochs, most of ten times the time
-    assert estimate_seconds([dataclasses.replace(done, model="other")], [finished]) is None
+    assert Paces([finished]).estimate([dataclasses.replace(done, model="other")]) is None
     without_kl = dataclasses.replace(done, alpha=1.0).resolved().to_dict()
     assert 0 < work_units(without_kl) < work_units(done.to_dict())  # same steps, no aux views
 

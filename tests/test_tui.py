@@ -134,7 +134,7 @@ async def start_a_long_run(pilot, app):
     await pilot.press("ctrl+r")
     (run,) = app.runs.values()
     await wait_for(pilot, lambda: len(run.steps) >= 1)
-    return run, app.pool.active[0].process
+    return run, app.pool.workers[0].process
 
 
 async def test_cancel_asks_then_stops_the_child_and_leaves_the_run_incomplete():

@@ -301,10 +301,10 @@ def _estimate(todo) -> str:
     """`, ≈ 3.5 h` at the pace of the store's finished runs of the same model (and method)."""
     if not todo:
         return ""
-    from mpt_engine.results import estimate_seconds, load_runs
+    from mpt_engine.results import Paces, load_runs
     from mpt_tui.render import duration
 
-    seconds = estimate_seconds(todo, load_runs(RunStore())[0])
+    seconds = Paces(load_runs(RunStore())[0]).estimate(todo)
     return (
         ", time unknown (nothing like them has finished)"
         if seconds is None

@@ -19,7 +19,6 @@ from mpt_engine.config import PAPER_SHOTS, Method, RunConfig, options
 from mpt_engine.errors import InvalidInput, MptError
 from mpt_engine.grid import expand, parse_values
 from mpt_engine.presets import PRESETS
-from mpt_engine.run_state import RunStatus
 from mpt_engine.store import pending_runs
 from mpt_tui import state
 from mpt_tui.render import duration
@@ -98,6 +97,7 @@ class LauncherScreen(Screen):
 
     def on_mount(self) -> None:
         self.errors: dict[str, str] = {}  # field id -> what is wrong with its value
+        self._paces = None  # paces(), until the store changes
         values, notice = state.load()
         if notice:
             self.notify(notice, severity="warning")
@@ -109,8 +109,17 @@ class LauncherScreen(Screen):
         self.watch(self.app, "store_changed", self._store_changed, init=False)
 
     def _store_changed(self) -> None:
+        self._paces = None
         if self.is_current:
             self.refresh_plan()
+
+    def paces(self):
+        """How fast finished runs went, read once per state of the store (not per keystroke)."""
+        from mpt_engine.results import Paces
+
+        if self._paces is None:
+            self._paces = Paces(self.app.index.runs())
+        return self._paces
 
     def on_screen_resume(self) -> None:
         self.refresh_plan()
@@ -250,8 +259,6 @@ class LauncherScreen(Screen):
         return local_grid(self._preset(), self.lists(), slots=self.gpu_slots(), environ=os.environ)
 
     def refresh_plan(self) -> None:
-        from mpt_engine.results import estimate_seconds
-
         plan = self.query_one("#plan", Static)
         button = self.query_one("#launch", Button)
         problems = list(self.errors.values())
@@ -268,10 +275,8 @@ class LauncherScreen(Screen):
             plan.update(Text("\n").join(lines))
             button.disabled = True
             return
-        runs = self.app.index.runs()
-        statuses = {run.run_id: run.status for run in runs}
-        todo = pending_runs(configs, lambda run_id: statuses.get(run_id, RunStatus.NEW))
-        seconds = estimate_seconds(todo, runs)
+        todo = pending_runs(configs, self.app.index.status)
+        seconds = self.paces().estimate(todo)
         estimate = "time unknown" if seconds is None else f"≈ {duration(seconds)}"
         summary = Text.assemble(
             (str(len(configs)), "bold"),

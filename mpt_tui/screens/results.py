@@ -39,6 +39,7 @@ from mpt_tui.widgets import report_table
 from mpt_tui.wording import in_app_words
 
 RUN_COLUMNS = ("run", "method", "shots", "seed", "avg", "status", "started", "setting")
+PAGE_ROWS = 200  # runs drawn at once: a DataTable of 10,000 rows takes seconds to fill
 
 
 class ResultsScreen(Screen):
@@ -48,6 +49,8 @@ class ResultsScreen(Screen):
         ("slash", "focus_filter", "Filter"),
         ("s", "sort", "Sort"),
         ("d", "remove", "Remove run"),
+        ("right_square_bracket", "page(1)", "Next page"),
+        ("left_square_bracket", "page(-1)", "Prev page"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -59,6 +62,7 @@ class ResultsScreen(Screen):
         )
         with TabbedContent(id="tabs"):
             with TabPane("Runs", id="tab-runs"):
+                yield Static(id="runs-note", classes="note")
                 yield DataTable(id="runs", cursor_type="cell", zebra_stripes=True)
             with TabPane("Table I", id="tab-table1"):
                 yield Static(id="table1-note", classes="note")
@@ -79,8 +83,12 @@ class ResultsScreen(Screen):
 
     def on_mount(self) -> None:
         self.runs: list[StoredRun] = []
+        self.selected: list[StoredRun] = []  # the filter's runs
+        self.settings: dict[str, str] = {}  # run id -> what sets it apart among them
         self.sort = ("started", False)
+        self.page = 0
         self.tables: dict[str, ResultTable | None] = {}
+        self.stale: set[str] = set()  # report tabs to fill when next shown
         self.warned = False
         self.watch(self.app, "store_changed", self._store_changed, init=False)
         # scipy takes seconds to import: in a thread now, not in the first comparison.
@@ -105,7 +113,10 @@ class ResultsScreen(Screen):
 
     def reload(self) -> None:
         """The runs as the app's store index has them (it rereads what changed)."""
-        self.runs = self.app.index.runs()
+        runs = self.app.index.runs()
+        if runs is self.runs:  # the index has not changed since
+            return
+        self.runs = runs
         warnings = self.app.index.warnings()
         if warnings and not self.warned:
             self.notify("\n".join(warnings[:3]), title="skipped folders", severity="warning")
@@ -131,13 +142,28 @@ class ResultsScreen(Screen):
             filter_input.tooltip = in_app_words(problem)
             return
         filter_input.remove_class("invalid")
-        self._fill_runs(runs)
-        self.tables["tab-runs"] = runs_table(runs)
-        self.tables["tab-table1"] = self._report("table1", lambda: table1(runs))
-        self.tables["tab-families"] = self._report("families", lambda: families(runs))
-        self._fill_compare()
+        self.selected = runs
+        self.settings = dict(zip((run.run_id for run in runs), run_settings(runs), strict=True))
+        self._fill_runs()
+        self.stale = {"tab-table1", "tab-families", "tab-compare"}
+        self._fill_shown_tab()
 
-    def _fill_runs(self, runs: list[StoredRun]) -> None:
+    def _fill_shown_tab(self) -> None:
+        """A report tab is built when it is shown: Table I of 10,000 runs is not free."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab not in self.stale:
+            return
+        self.stale.discard(tab)
+        runs = self.selected
+        if tab == "tab-table1":
+            self.tables[tab] = self._report("table1", lambda: table1(runs))
+        elif tab == "tab-families":
+            self.tables[tab] = self._report("families", lambda: families(runs))
+        else:
+            self._fill_compare()
+
+    def _fill_runs(self) -> None:
+        """The page of the selected runs in the current order."""
         table = self.query_one("#runs", DataTable)
         cursor = table.cursor_coordinate
         table.clear(columns=True)
@@ -145,11 +171,27 @@ class ResultsScreen(Screen):
         for name in RUN_COLUMNS:  # the sorted column says which way
             arrow = (" ▼" if reverse else " ▲") if name == column else ""
             table.add_column(name + arrow, key=name)
-        settings = dict(zip((run.run_id for run in runs), run_settings(runs), strict=True))
-        for run in sorted(runs, key=lambda r: _sort_key(r, column, settings), reverse=reverse):
-            table.add_row(*_run_cells(run, settings[run.run_id]), key=run.run_id)
+        key, settings = SORT_KEYS[column], self.settings
+        ordered = sorted(self.selected, key=lambda r: key(r, settings[r.run_id]), reverse=reverse)
+        pages = max(1, -(-len(ordered) // PAGE_ROWS))
+        self.page = min(self.page, pages - 1)
+        first = self.page * PAGE_ROWS
+        shown = ordered[first : first + PAGE_ROWS]
+        for run in shown:
+            table.add_row(*_run_cells(run, self.settings[run.run_id]), key=run.run_id)
+        note = self.query_one("#runs-note", Static)
+        note.display = pages > 1
+        note.update(
+            f"runs {first + 1:,}–{first + len(shown):,} of {len(ordered):,} · "
+            f"page {self.page + 1} of {pages}: ] next, [ previous · / narrows the list"
+        )
         if table.row_count:
             table.move_cursor(row=min(cursor.row, table.row_count - 1), column=cursor.column)
+        self.refresh_bindings()
+
+    def action_page(self, step: int) -> None:
+        self.page = max(0, self.page + step)
+        self._fill_runs()
 
     def _report(self, name: str, build) -> ResultTable | None:
         note = self.query_one(f"#{name}-note", Static)
@@ -200,7 +242,7 @@ class ResultsScreen(Screen):
     def sort_by(self, column: str) -> None:
         """Sort the runs by `column`; if they are already, the other way."""
         self.sort = (column, not self.sort[1] if self.sort[0] == column else False)
-        self.rebuild()
+        self._fill_runs()
 
     def action_remove(self) -> None:
         """Ask, then move the run under the cursor to the trash ($MPT_HOME/trash)."""
@@ -224,13 +266,17 @@ class ResultsScreen(Screen):
         self.app.follow_store()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_runs = self.query_one("#tabs", TabbedContent).active == "tab-runs"
         if action in ("sort", "remove"):  # only the runs (report tables keep the paper's order)
-            return self.query_one("#tabs", TabbedContent).active == "tab-runs"
+            return on_runs
+        if action == "page":
+            return on_runs and len(self.selected) > PAGE_ROWS
         return True
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.refresh_bindings()
+        self._fill_shown_tab()
 
     @on(DataTable.CellSelected, "#runs")
     def _open(self, event: DataTable.CellSelected) -> None:
@@ -252,7 +298,7 @@ class ResultsScreen(Screen):
 
     def action_export(self) -> None:
         tab = self.query_one("#tabs", TabbedContent).active
-        table = self.tables.get(tab)
+        table = runs_table(self.selected) if tab == "tab-runs" else self.tables.get(tab)
         if table is None:
             self.notify("nothing to export in this tab", severity="warning")
             return
@@ -292,15 +338,13 @@ def _run_cells(run: StoredRun, setting: str) -> list:
     ]
 
 
-def _sort_key(run: StoredRun, column: str, settings: dict[str, str]):
-    values = {
-        "run": run.run_id,
-        "method": str(run.config.get("method")),
-        "shots": run.config.get("shots") or 0,
-        "seed": run.config.get("seed") or 0,
-        "avg": run.average if run.average is not None else -1.0,
-        "status": run.status,
-        "started": run.started_at,
-        "setting": settings[run.run_id],
-    }
-    return values[column]
+SORT_KEYS = {
+    "run": lambda run, setting: run.run_id,
+    "method": lambda run, setting: str(run.config.get("method")),
+    "shots": lambda run, setting: run.config.get("shots") or 0,
+    "seed": lambda run, setting: run.config.get("seed") or 0,
+    "avg": lambda run, setting: run.average if run.average is not None else -1.0,
+    "status": lambda run, setting: run.status,
+    "started": lambda run, setting: run.started_at,
+    "setting": lambda run, setting: setting,
+}
