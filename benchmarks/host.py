@@ -21,6 +21,7 @@ ATen operations a step issues, which on a GPU each cost a kernel launch or more.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import statistics
@@ -36,7 +37,7 @@ from mpt_engine.encoding import Batch, collate
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.methods import build_method
 from mpt_engine.tasks import load_task
-from mpt_engine.train import LossLog, parameter_groups
+from mpt_engine.train import LossLog, parameter_groups, training_step
 
 LAYOUT = dict(hidden_size=24, num_hidden_layers=12, num_attention_heads=12, intermediate_size=48)
 
@@ -87,12 +88,8 @@ def setup(method_name: str):
 
 
 def our_step(method, optimizer, log: LossLog, step: int, batch: Batch) -> None:
-    losses = method.loss(batch.to("cpu"))
-    losses.total.backward()
-    torch.nn.utils.clip_grad_norm_(method.model.parameters(), 1.0)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    log.add(step, losses)
+    """The trainer's step: train.training_step, then the losses kept for the log."""
+    log.add(step, training_step(method, optimizer, batch.to("cpu"), 1.0, contextlib.nullcontext))
 
 
 def current_step(method, optimizer, parts: tuple[Batch, ...]) -> tuple[float, ...]:

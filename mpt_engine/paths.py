@@ -65,13 +65,14 @@ def paws15_file() -> Path:
 
 def cache_entry(kind: str) -> Path:
     """A kind of cache entry's folder: tokenizers (tiny ones), tokens (tokenised text), kshot
-    (downloaded k-shot splits) or models (built backbones)."""
+    (downloaded k-shot splits), models (built backbones) or runs (each store's finished runs,
+    parsed)."""
     if kind not in CACHE_KINDS:
         raise ValueError(f"unknown cache kind {kind!r}")
     return cache_dir() / kind
 
 
-CACHE_KINDS = ("tokenizers", "tokens", "kshot", "models")
+CACHE_KINDS = ("tokenizers", "tokens", "kshot", "models", "runs")
 
 
 def cache_dir() -> Path:

@@ -7,6 +7,7 @@ bad folder must not hide the others.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from typing import Any
 from mpt_engine.config import DEFAULT_TASK, RunConfig
 from mpt_engine.errors import InvalidInput, MptError
 from mpt_engine.grid import parse_values
+from mpt_engine.paths import cache_dir, cache_entry
 from mpt_engine.run_state import STORED, RunStatus
 from mpt_engine.safe_files import write_atomic
 from mpt_engine.store import RUN_ID, RunStore, read_events, read_text
@@ -109,12 +111,11 @@ def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
 
 
 # Finished runs parsed once. A finished run never changes, so its config, record and result are
-# kept in one file of the store (runs/.parsed.json), each under the stat signature of its folder
-# and files: a fresh `mpt results list` reads a 10,000-run store with a listing, a few stat
-# calls per folder and one JSON file instead of 30,000 files. The file is only a cache: a folder
-# whose signature moved is read (and checked) again, a damaged file is ignored, and a store that
-# cannot be written goes without.
-PARSED = ".parsed.json"  # a dot-name: never taken for a run folder
+# kept in one file per store in the cache folder (MPT_CACHE/runs), each under the stat signature
+# of its folder and files: a fresh `mpt results list` reads a 10,000-run store with a listing, a
+# few stat calls per folder and one JSON file instead of 30,000 files. The file is only a
+# cache, never part of the store: a folder whose signature moved is read (and checked) again, a
+# damaged file is ignored, and without a writable cache folder the store is read without it.
 
 
 PARSED_VERSION = 1
@@ -123,10 +124,13 @@ SIGNED = ("config.json", "record.json", "result.json")
 
 class ParsedRuns:
     def __init__(self, store: RunStore) -> None:
-        self.path = store.root / PARSED
+        self.path: Path | None = None
         self.entries: dict[str, dict] = {}
         self.changed = False
-        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
+        with contextlib.suppress(MptError, OSError):
+            store_key = hashlib.sha256(os.fsencode(store.root.absolute())).hexdigest()[:20]
+            self.path = cache_entry("runs") / f"{store_key}.json"
+        with contextlib.suppress(OSError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
             kept = json.loads(read_text(self.path))
             if isinstance(kept, dict) and kept.get("version") == PARSED_VERSION:
                 self.entries = kept.get("runs") or {}
@@ -166,11 +170,11 @@ class ParsedRuns:
 
     def save(self) -> None:
         """Write the file when it changed; a store that cannot be written goes without."""
-        if not self.changed:
+        if not self.changed or self.path is None:
             return
         text = json.dumps({"version": PARSED_VERSION, "runs": self.entries}, separators=(",", ":"))
         with contextlib.suppress(OSError, MptError):
-            write_atomic(self.path, text)
+            write_atomic(self.path, text, root=cache_dir())
         self.changed = False
 
 

@@ -69,6 +69,18 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def training_step(method, optimizer, batch, max_grad_norm: float, autocast) -> Losses:
+    """One optimizer step on a batch already on the device: the loss under `autocast()`, its
+    gradients clipped to `max_grad_norm`. The benchmarks time this very function."""
+    with autocast():
+        losses = method.loss(batch)
+    losses.total.backward()
+    torch.nn.utils.clip_grad_norm_(method.model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return losses
+
+
 class LossLog:
     """The losses of recent steps, kept on the device and reported together, at most once a
     second: reading a loss makes the host wait for the device, and three reads a step kept a GPU
@@ -179,12 +191,10 @@ class Trainer:
             unreported = LossLog(epoch, total_steps)
             for batch in self.method.training_batches(self.generator):
                 step += 1
-                with self.autocast():
-                    losses = self.method.loss(batch.to(self.device))
-                losses.total.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                on_device = batch.to(self.device)
+                losses = training_step(
+                    self.method, self.optimizer, on_device, config.max_grad_norm, self.autocast
+                )
                 unreported.add(step, losses)
                 if unreported.due():
                     yield from unreported.report()

@@ -16,6 +16,7 @@ import sys
 
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import STOP_SIGNALS, ExitCode
+from mpt_engine.events import RunStopped
 from mpt_engine.launch import WARNING
 from mpt_engine.runner import Execution, execute, failure, finished_result
 from mpt_engine.store import RunStore
@@ -64,9 +65,9 @@ def run(config: RunConfig, execution: Execution, warm: WarmCache | None = None) 
         if isinstance(error, KeyboardInterrupt) and finished is not None:  # stopped after it
             print(json.dumps({"event": "result", **finished}), flush=True)
             return ExitCode.OK
-        failed = failure(config.run_id, error)
-        print(failed.to_json(), flush=True)
-        return failed.exit_code
+        ended = failure(config.run_id, error)  # run_failed, or run_skipped (another trains it)
+        print(ended.to_json(), flush=True)
+        return ended.exit_code if isinstance(ended, RunStopped) else ExitCode.OK
     return ExitCode.OK
 
 

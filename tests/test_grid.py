@@ -310,3 +310,19 @@ def test_kept_weights_are_fresh_copies_and_only_kept_when_loading_draws_nothing(
     ft = build_config("smoke", {"model": str(folder), "method": "ft"}, {})
     cache.backbone(ft, tokenizer, 3)
     assert cache.pretrained[(str(folder), True, 3)] is None
+
+
+def test_a_worker_goes_on_after_runs_another_process_trains():
+    import contextlib
+
+    from mpt_engine.launch import ProcessPool, local_grid
+
+    configs = local_grid("smoke", {"method": ["sp"], "seed": [1, 2], "epochs": [1]}, environ={})
+    store = RunStore()
+    with contextlib.ExitStack() as other_grid:
+        for config in configs:
+            assert other_grid.enter_context(store.claim(config.run_id))
+        events = list(ProcessPool(configs, store).updates())  # one worker, both runs
+    assert [(run_id, event.kind) for run_id, event in events] == [
+        (config.run_id, "run_skipped") for config in configs
+    ]

@@ -27,7 +27,7 @@ def test_the_index_follows_runs_appearing_changing_and_going(monkeypatch):
     assert [(run.run_id, run.status) for run in index.runs()] == [(first, RunStatus.FINISHED)]
     reads = []
     with monkeypatch.context() as patched:
-        patched.setattr("mpt_engine.store_index.read_or_skip", lambda *a: reads.append(a))
+        patched.setattr("mpt_engine.results.ParsedRuns.read", lambda *a: reads.append(a))
         assert not index.refresh() and reads == []  # nothing changed, nothing read
 
     second = train(2)

@@ -464,7 +464,7 @@ async def test_runs_trained_headless_appear_in_the_results_and_the_plan(monkeypa
         table = app.screen.query_one("#runs", DataTable)
         await wait_for(pilot, lambda: table.row_count == 1, timeout=10)
         reads = []
-        monkeypatch.setattr("mpt_engine.store_index.read_or_skip", lambda *a: reads.append(a))
+        monkeypatch.setattr("mpt_engine.results.ParsedRuns.read", lambda *a: reads.append(a))
         await pilot.pause(2.5)  # two polls of an unchanged store
         assert reads == [] and table.row_count == 1
 
