@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mpt_engine.config import Precision, RunConfig
+from mpt_engine.config import UNUSED_BY, Precision, RunConfig
 from mpt_engine.errors import InvalidInput, named
 from mpt_engine.presets import PRESETS, Preset, build_config
 
@@ -95,10 +95,12 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def varying_fields(configs: Sequence[RunConfig]) -> list[str]:
-    """Config fields whose value differs between runs (the grid's axes), in field order."""
-    dicts = [config.to_dict() for config in configs]
-    return [
-        f.name
-        for f in dataclasses.fields(RunConfig)
-        if len({repr(values[f.name]) for values in dicts}) > 1
-    ]
+    """Config fields whose value differs between the runs that use them (the grid's axes), in
+    field order: FT's having no translator does not make the translator an axis of Table I."""
+    used: dict[str, set[str]] = {}
+    for config in configs:
+        unused = UNUSED_BY[config.method]
+        for name, value in config.to_dict().items():
+            if name not in unused:
+                used.setdefault(name, set()).add(repr(value))
+    return [f.name for f in dataclasses.fields(RunConfig) if len(used.get(f.name, ())) > 1]

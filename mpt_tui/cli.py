@@ -123,8 +123,11 @@ def _plain_help(command) -> None:
     for param in command.params:
         if getattr(param, "is_flag", False):
             param.metavar = ""
-        elif param.param_type_name == "argument" and param.metavar is None:
-            param.metavar = param.name.upper()
+        elif param.param_type_name == "argument":
+            param.metavar = param.metavar or param.name.upper()
+            shown = param.metavar if param.required else f"[{param.metavar}]"
+            shown += "..." if param.nargs != 1 else ""
+            param._usage_display_name = lambda shown=shown: shown  # typer writes {RUN}
     for sub_command in getattr(command, "commands", {}).values():
         _plain_help(sub_command)
 

@@ -190,6 +190,28 @@ def test_help_lists_the_options(capsys):
     assert len(flags) == 2 and not any("<bool>" in line for line in flags)  # flags take no value
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("run",), ("grid",), ("predict",), ("export",), ("results", "show"), ("results", "rm")],
+)
+def test_help_at_80_columns_cuts_nothing_and_names_arguments_plainly(command):
+    """A choice's values are in its help, not its type column (which narrowed the help until
+    an 80-column terminal cut the model default), and arguments read RUN, not {RUN}."""
+    env = dict(os.environ, COLUMNS="80")
+    help_text = subprocess.run(
+        [sys.executable, "-m", "mpt_tui", *command, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    ).stdout
+    assert "Usage:" in help_text and "…" not in help_text
+    assert "{" not in help_text.split("Usage:")[1].splitlines()[0]
+    if command == ("run",):
+        assert "FacebookAI/xlm-roberta-base]" in help_text
+        assert "(one of linear-1, linear-2, lstm-1" in help_text  # --translator's values
+
+
 @pytest.mark.parametrize("method", ["mpt", "ft"])
 def test_a_bert_style_model_from_a_local_folder(capsys, tmp_path, method):
     """mBERT's layout ([CLS] A [SEP], segment ids, a `cls` MLM head) loads from a folder."""

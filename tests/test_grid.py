@@ -185,6 +185,10 @@ def test_dry_run_fits_80_columns_without_cutting_values(capsys, monkeypatch):
     assert code == 0
     assert "…" not in out and max(map(len, out.splitlines())) <= 80
     assert "separate" in out and "xnli-dev" in out
+    code, out, _ = mpt(capsys, "grid", "--preset", "table1", "--dry-run")
+    header = out.splitlines()[1].split()
+    assert code == 0 and "…" not in out
+    assert header == ["run", "status"]  # a field FT does not use is no axis of Table I
 
 
 def test_precision_auto_runs_and_is_stored_as_what_it_means_here(capsys):

@@ -5,6 +5,7 @@ run."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import inspect
 import shlex
@@ -28,11 +29,22 @@ def flag(name: str) -> str:
 
 
 def field_help(spec: Option) -> str:
-    """The option's help with its default (an unset default is explained by the help)."""
+    """The option's help with its choices, when it does not name them all, and its default (an
+    unset default is explained by the help)."""
     default = {f.name: f.default for f in dataclasses.fields(run_config.RunConfig)}[spec.name]
+    text = spec.help
+    choices = _choices(spec.name)
+    if choices and not all(choice in text for choice in choices):
+        text += f" (one of {', '.join(choices)})"
     if default is None:
-        return spec.help
-    return f"{spec.help} [default: {getattr(default, 'value', default)}]"
+        return text
+    return f"{text} [default: {getattr(default, 'value', default)}]"
+
+
+def _choices(name: str) -> list[str]:
+    """The values of an option that takes one of a few (an enum field); [] for the others."""
+    kind = _option_type(name)
+    return [member.value for member in kind] if isinstance(kind, enum.EnumMeta) else []
 
 
 def _option_type(name: str) -> type:
@@ -54,6 +66,9 @@ def _parameter(spec: Option, listed: bool) -> inspect.Parameter:
         rich_help_panel=spec.panel,
         show_default=False,
         case_sensitive=False,
+        # the help names the choices: "<hub|local|synthetic>" would narrow the help column
+        # until an 80-column terminal cut the defaults
+        metavar="<choice>" if _choices(spec.name) and not listed else None,
     )
     return inspect.Parameter(
         spec.name,
