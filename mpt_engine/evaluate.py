@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from mpt_engine.data.examples import Example
-from mpt_engine.encoding import collate
+from mpt_engine.encoding import Batch, collate
 
 
 @dataclass
@@ -17,32 +17,56 @@ class Evaluation:
     predictions: list[int]  # label index per example, in input order (-1: no label word)
 
 
-@torch.inference_mode()
-def predict_labels(
-    method, examples: Sequence[Example], language: str, batch_size: int, device
-) -> list[int]:
-    """Batches of similar length (less padding); the predictions stay on the device until the
-    last batch (one transfer per language) and are returned in input order."""
-    method.model.eval()
+@dataclass
+class EvalBatches:
+    """A language's examples encoded and batched for evaluation, similar lengths together (less
+    padding); `order[i]` is the input position of the i-th example in the batches."""
+
+    order: list[int]
+    batches: list[Batch]
+
+
+def eval_batches(method, examples: Sequence[Example], language: str, batch_size: int):
     encoded = method.encode(examples, language)
     order = sorted(range(len(encoded)), key=lambda index: len(encoded[index].input_ids))
-    batches = (
+    batches = [
         collate([encoded[index] for index in order[start : start + batch_size]], method.pad_id)
         for start in range(0, len(order), batch_size)
-    )
-    predicted = [method.predict(batch.to(device), language) for batch in batches]
-    if not predicted:
+    ]
+    return EvalBatches(order, batches)
+
+
+@torch.inference_mode()
+def predict_labels(
+    method,
+    examples: Sequence[Example],
+    language: str,
+    batch_size: int,
+    device,
+    batched: EvalBatches | None = None,
+) -> list[int]:
+    """Predictions in input order; they stay on the device until the last batch (one transfer
+    per language). `batched`: the examples already batched (a worker keeps them between runs)."""
+    method.model.eval()
+    batched = batched or eval_batches(method, examples, language, batch_size)
+    if not batched.batches:
         return []
-    predictions = [0] * len(encoded)
-    for index, label in zip(order, torch.cat(predicted).tolist(), strict=True):
+    predicted = [method.predict(batch.to(device), language) for batch in batched.batches]
+    predictions = [0] * len(batched.order)
+    for index, label in zip(batched.order, torch.cat(predicted).tolist(), strict=True):
         predictions[index] = label
     return predictions
 
 
 def evaluate(
-    method, examples: Sequence[Example], language: str, batch_size: int, device
+    method,
+    examples: Sequence[Example],
+    language: str,
+    batch_size: int,
+    device,
+    batched: EvalBatches | None = None,
 ) -> Evaluation:
-    predictions = predict_labels(method, examples, language, batch_size, device)
+    predictions = predict_labels(method, examples, language, batch_size, device, batched)
     correct = sum(
         pred == example.label for pred, example in zip(predictions, examples, strict=True)
     )

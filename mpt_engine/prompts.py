@@ -79,10 +79,12 @@ class Template:
     """What every template shares: the tokenizer's special tokens, and premises and hypotheses
     tokenised once (and cached on disk for large lists)."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, *settings):
         self.tokenizer = tokenizer
         self.fingerprint = tokenizer_fingerprint(tokenizer)
         self.specials = SpecialTokens(tokenizer)
+        # what its encodings depend on: equal keys encode every example alike
+        self.key = repr((type(self).__name__, self.fingerprint, settings))
 
     def tokenize_pairs(self, examples: Sequence[Example], strip: bool = False):
         clean = strip_end_punctuation if strip else str
@@ -116,7 +118,7 @@ class ClozeTemplate(Template):
         max_length: int,
         cloze: Cloze = PAPER_CLOZE,
     ):
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, prompt_length, PromptPosition(position), max_length, cloze)
         self.prompt_length = prompt_length
         self.prompt_index = self._PROMPT_INDEX[PromptPosition(position)]
         self.dot, self.question, self.end = (
@@ -155,7 +157,7 @@ class CrossLingualTemplate(Template):
     """
 
     def __init__(self, tokenizer, max_length: int, templates: Mapping[str, str]):
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, max_length, sorted(templates.items()))
         self.max_length = max_length
         self.templates = templates
         self.pieces = {lang: self._parse(template) for lang, template in templates.items()}
@@ -193,7 +195,7 @@ class PairTemplate(Template):
     """FT: the plain premise-hypothesis pair for a sequence-classification head."""
 
     def __init__(self, tokenizer, max_length: int):
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, max_length)
         self.budget = max_length - self.specials.count(2)
 
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:

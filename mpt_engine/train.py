@@ -199,7 +199,7 @@ class Trainer:
                 if unreported.due():
                     yield from unreported.report()
             yield from unreported.report()
-            dev = self._evaluate(self.data.dev, self.task.source_language).accuracy
+            dev = self._evaluate(self.data.dev, self.task.source_language, "dev").accuracy
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
             if improved:
                 best_accuracy, best_epoch = dev, epoch
@@ -211,7 +211,7 @@ class Trainer:
         model.load_state_dict(best_state)
         per_language = {}
         for language, examples in self.data.test.items():
-            evaluation = self._evaluate(examples, language)
+            evaluation = self._evaluate(examples, language, f"test.{language}")
             per_language[language] = evaluation.accuracy
             yield TestEvaluated(
                 language,
@@ -270,8 +270,10 @@ class Trainer:
         enabled = self.precision is Precision.BF16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def _evaluate(self, examples, language):
+    def _evaluate(self, examples, language: str, split: str):
+        """`split` names the examples' fingerprint: their batches are made once per process."""
+        size = self.config.eval_batch_size
+        fingerprint = self.data.fingerprints.get(split)
+        batched = self.warm.eval_batches(self.method, examples, language, size, fingerprint)
         with self.autocast():
-            return evaluate(
-                self.method, examples, language, self.config.eval_batch_size, self.device
-            )
+            return evaluate(self.method, examples, language, size, self.device, batched)

@@ -1,5 +1,6 @@
 """What a process that trains run after run keeps between them (a grid in this process, or a
-long-lived worker: `python -m mpt_engine.worker --serve`): pretrained tokenizers and weights.
+long-lived worker: `python -m mpt_engine.worker`): pretrained tokenizers and weights, and the
+test and dev sets encoded and batched (also across the epochs of one run's dev evaluations).
 
 Nothing kept changes a run's numbers: a run gets a fresh copy of the pretrained weights, and
 weights are kept only when loading them left the random state untouched, so the run draws the
@@ -14,8 +15,11 @@ import torch
 
 from mpt_engine import backbone
 from mpt_engine.config import TINY_MODEL, Method, RunConfig
+from mpt_engine.evaluate import EvalBatches, eval_batches
 from mpt_engine.methods import load_backbone
 from mpt_engine.tasks import Task
+
+EVALUATION_SETS_KEPT = 34  # one per template and language: two templates' test and dev sets
 
 
 class WarmCache:
@@ -26,6 +30,7 @@ class WarmCache:
         self.keep_weights = keep_weights
         self.tokenizers: dict[str, object] = {}
         self.pretrained: dict[tuple, torch.nn.Module | None] = {}  # None: load every time
+        self.evaluation_sets: dict[tuple, EvalBatches] = {}  # oldest first
 
     def tokenizer(self, model: str, corpus, task: Task):
         """The model's tokenizer; `tiny` trains one on the run's texts, so it is not kept."""
@@ -48,3 +53,19 @@ class WarmCache:
             return model
         kept = self.pretrained[key]
         return load_backbone(config, tokenizer, labels) if kept is None else copy.deepcopy(kept)
+
+    def eval_batches(
+        self, method, examples, language: str, batch_size: int, fingerprint: str | None
+    ) -> EvalBatches:
+        """A language's examples encoded and batched by the method's template; `fingerprint`
+        (the data's) tells example sets apart (None: not known, so not kept)."""
+        if fingerprint is None:
+            return eval_batches(method, examples, language, batch_size)
+        key = (method.template.key, language, batch_size, fingerprint)
+        kept = self.evaluation_sets.pop(key, None)
+        if kept is None:
+            kept = eval_batches(method, examples, language, batch_size)
+        self.evaluation_sets[key] = kept
+        while len(self.evaluation_sets) > EVALUATION_SETS_KEPT:
+            del self.evaluation_sets[next(iter(self.evaluation_sets))]
+        return kept

@@ -1,5 +1,6 @@
 """`mpt grid`: expansion, presets, dry run, skipping finished runs, resuming, the GPU pool."""
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -330,3 +331,34 @@ def test_a_worker_goes_on_after_runs_another_process_trains():
     assert [(run_id, event.kind) for run_id, event in events] == [
         (config.run_id, "run_skipped") for config in configs
     ]
+
+
+def test_evaluation_sets_are_batched_once_per_template_and_examples(tmp_path):
+    from mpt_engine import warm
+    from mpt_engine.data import load_task_data
+    from mpt_engine.methods import build_method
+
+    folder = tmp_path / "tiny-bert"
+    tiny_bert(folder)
+    cache = warm.WarmCache()
+    config = build_config("smoke", {"model": str(folder), "method": "mpt"}, {})
+    data = load_task_data(config)
+    tokenizer = cache.tokenizer(config.model, [], None)
+
+    def batches(prompt_length, split="test.de", language="de"):
+        method = build_method(dataclasses.replace(config, prompt_length=prompt_length), tokenizer)
+        examples = data.test[language] if split.startswith("test") else data.dev
+        return cache.eval_batches(method, examples, language, 64, data.fingerprints[split])
+
+    first = batches(4)
+    assert batches(4) is first  # the next run of the same template: not encoded again
+    assert batches(8) is not first  # another template encodes otherwise
+    assert batches(4, "dev", "en") is not first
+    for language in data.test:  # more sets than are kept: the oldest go
+        batches(4, f"test.{language}", language)
+        batches(8, f"test.{language}", language)
+        batches(16, f"test.{language}", language)
+    assert len(cache.evaluation_sets) == warm.EVALUATION_SETS_KEPT
+    assert batches(4) is not first
+    assert sorted(first.order) == list(range(len(data.test["de"])))  # every example once
+    assert sum(len(batch.labels) for batch in first.batches) == len(first.order)
