@@ -75,7 +75,8 @@ def training_step(method, optimizer, batch, max_grad_norm: float, autocast) -> L
     with autocast():
         losses = method.loss(batch)
     losses.total.backward()
-    torch.nn.utils.clip_grad_norm_(method.model.parameters(), max_grad_norm)
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(trained, max_grad_norm, foreach=True)  # one kernel per step
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return losses
