@@ -122,6 +122,21 @@ def run_grid(
             yield config.run_id, failure(config.run_id, error)  # run_failed or run_skipped
 
 
+def runs_per_slot(asked: int | None, slots: Sequence[str]) -> int:
+    """The worker processes per GPU slot (without GPUs: sharing the CPU): as asked (at least
+    1), or by default_runs_per_gpu."""
+    if asked is None:
+        return default_runs_per_gpu(slots)
+    if asked < 1:
+        raise InvalidInput(
+            f"{{runs_per_gpu}} {asked}: expected 1 or more",
+            field="runs_per_gpu",
+            value=asked,
+            allowed="1 or more",
+        )
+    return asked
+
+
 def default_runs_per_gpu(slots: Sequence[str]) -> int:
     """Runs sharing one GPU when none is asked for: one per 24 GiB free on the first slot's GPU,
     at most 4 (an XLM-R base run with AdamW holds about 5 GiB of weights and optimizer state,

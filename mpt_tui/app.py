@@ -102,8 +102,11 @@ class MptApp(App):
 
     # -- runs ------------------------------------------------------------------------------
 
-    def launch(self, configs: Sequence[RunConfig], slots: Sequence[str] = ()) -> None:
-        """Queue the runs that are not finished yet and show them training."""
+    def launch(
+        self, configs: Sequence[RunConfig], slots: Sequence[str] = (), per_slot: int = 1
+    ) -> None:
+        """Queue the runs that are not finished yet and show them training, in `per_slot`
+        worker processes per GPU slot (without GPUs: sharing the CPU)."""
         store = RunStore()
         todo = pending_runs(configs, store.status)
         if not todo:
@@ -117,14 +120,15 @@ class MptApp(App):
         for config in todo:
             self.runs[config.run_id] = RunState(config.run_id)
         self.runs_changed += 1
-        self.train(todo, list(slots) or [None])
+        self.train(todo, list(slots) or [None], per_slot)
         self.switch_mode("live")
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
-    def train(self, configs: Sequence[RunConfig], slots: Sequence[str | None]) -> None:
-        from mpt_engine.launch import ProcessPool, default_runs_per_gpu
+    def train(
+        self, configs: Sequence[RunConfig], slots: Sequence[str | None], per_slot: int
+    ) -> None:
+        from mpt_engine.launch import ProcessPool
 
-        per_slot = default_runs_per_gpu([slot for slot in slots if slot is not None])
         self.pool = ProcessPool(configs, RunStore(), slots, per_slot=per_slot)
         try:
             for run_id, event in self.pool.updates():

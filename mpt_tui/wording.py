@@ -10,6 +10,7 @@ from mpt_engine.errors import MptError, plain_words
 LABELS = {spec.name: spec.shown for spec in options()} | {
     "gpus": "GPUs",
     "gpus_per_run": "GPUs per run",
+    "runs_per_gpu": "runs per GPU",
 }
 
 

@@ -128,6 +128,26 @@ async def test_launch_a_smoke_run_and_watch_it():
         await wait_for(pilot, lambda: app.pool is None)
 
 
+async def test_runs_per_gpu_trains_a_launch_in_shared_workers():
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_smoke_form(pilot, app, epochs="1")
+        app.screen.query_one("#field-seed", Input).value = "1,2"
+        workers = app.screen.query_one("#runs-per-gpu", Input)
+        workers.value = "0"
+        await pilot.pause()
+        assert workers.has_class("invalid")
+        assert "runs per GPU 0: expected 1 or more" in str(app.screen.query_one("#plan").render())
+        workers.value = "2"
+        await pilot.pause()
+        assert not workers.has_class("invalid")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.pool is not None)
+        assert app.pool.slots == [None, None]  # two workers sharing the CPU
+        await wait_for(pilot, lambda: all(r.status == "finished" for r in app.runs.values()))
+        assert len(app.runs) == 2
+
+
 async def start_a_long_run(pilot, app):
     """Launch a smoke run long enough to act on; return it and its child process."""
     await fill_smoke_form(pilot, app, epochs="200")

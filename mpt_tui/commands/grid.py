@@ -117,7 +117,7 @@ def grid(
 ) -> None:
     """Run a grid of runs; finished runs are skipped, so the same command resumes a grid."""
     from mpt_engine.grid import parse_values
-    from mpt_engine.launch import gpu_slots
+    from mpt_engine.launch import gpu_slots, runs_per_slot
 
     given = {**given, "translator": with_no_translator(no_translator, given["translator"])}
     lists = {name: parse_values(name, text) for name, text in given.items() if text is not None}
@@ -131,8 +131,7 @@ def grid(
     if executor not in ("local", "slurm"):
         raise InvalidInput(f"unknown executor {executor!r}; choose local or slurm")
     slots = gpu_slots(gpus or "")
-    if runs_per_gpu is not None and runs_per_gpu < 1:
-        raise InvalidInput(f"--runs-per-gpu {runs_per_gpu}: expected 1 or more")
+    workers = runs_per_slot(runs_per_gpu, slots)
     store = RunStore()
     slurm_options = None
     if executor == "slurm":
@@ -153,13 +152,13 @@ def grid(
         if slurm_options is not None:
             _submit(configs, store, slurm_options, execution, wait, as_json)
         else:
-            _run_here(configs, store, execution, slots, runs_per_gpu, as_json)
+            _run_here(configs, store, execution, slots, workers, as_json)
 
 
-def _run_here(configs, store, execution, slots, runs_per_gpu, as_json) -> None:
+def _run_here(configs, store, execution, slots, workers, as_json) -> None:
     """Train the grid's missing runs on this machine (one after another, or in worker
     processes: several per GPU slot)."""
-    from mpt_engine.launch import default_runs_per_gpu, missing_gpus, run_grid, unusable_runs
+    from mpt_engine.launch import missing_gpus, run_grid, unusable_runs
 
     missing = missing_gpus(slots)
     if missing:
@@ -181,7 +180,6 @@ def _run_here(configs, store, execution, slots, runs_per_gpu, as_json) -> None:
                 print_json({"run_id": config.run_id, "event": "result", **result})
     codes = []  # the exit codes of the failed runs
     if todo:
-        workers = runs_per_gpu or default_runs_per_gpu(slots)
         updates = run_grid(configs, store, execution, slots, workers)
         # closing(updates) stops children and records interrupted runs
         with contextlib.closing(updates), _display(as_json, todo) as show:

@@ -29,7 +29,12 @@ OWN_WIDGETS = ("method", "shots", "data")
 TEXT_FIELDS = tuple(spec for spec in options() if spec.name not in OWN_WIDGETS)
 UNDER_METHODS = 2  # seeds and backbone sit under the methods
 # The widget of each option an engine error may name that is not a text field of its own.
-WIDGETS = {"shots": "#shots-custom", "gpus": "#gpus", "gpus_per_run": "#gpus"}
+WIDGETS = {
+    "shots": "#shots-custom",
+    "gpus": "#gpus",
+    "gpus_per_run": "#gpus",
+    "runs_per_gpu": "#runs-per-gpu",
+}
 DATA_CHOICES = ("hub", "local", "synthetic")
 
 
@@ -84,6 +89,8 @@ class LauncherScreen(Screen):
             with Horizontal(classes="form-row"):
                 yield Label("GPUs", classes="field-label", id="gpus-label")
                 yield Input(id="gpus", compact=True)
+                yield Label("runs per GPU", classes="field-label", id="runs-per-gpu-label")
+                yield Input(id="runs-per-gpu", compact=True)
         with Horizontal(id="launch-bar"):
             yield Static("", id="plan")
             yield Button("Launch", id="launch", variant="primary")
@@ -142,6 +149,7 @@ class LauncherScreen(Screen):
         }
         values["shots-custom"] = self.query_one("#shots-custom", Input).value
         values["gpus"] = self.query_one("#gpus", Input).value
+        values["runs-per-gpu"] = self.query_one("#runs-per-gpu", Input).value
         values["partition"] = self.query_one("#partition", Input).value
         values["executor"] = str(self.query_one("#executor", Select).value)
         values["methods"] = ",".join(self.query_one("#methods", SelectionList).selected)
@@ -178,6 +186,20 @@ class LauncherScreen(Screen):
 
         return gpu_slots(self.query_one("#gpus", Input).value)
 
+    def runs_per_gpu(self) -> int:
+        """Local: worker processes per GPU (without GPUs: sharing the CPU); empty: the default
+        from the GPU's free memory."""
+        from mpt_engine.launch import runs_per_slot
+
+        text = self.query_one("#runs-per-gpu", Input).value.strip()
+        if text and not text.isdigit():
+            raise InvalidInput(
+                f"{{runs_per_gpu}} {text!r}: expected a number such as 2",
+                field="runs_per_gpu",
+                value=text,
+            )
+        return runs_per_slot(int(text) if text else None, self.gpu_slots())
+
     def slurm_options(self):
         """Slurm: the partition and the GPUs of each array task (default 1)."""
         from mpt_engine.slurm import SlurmOptions
@@ -199,6 +221,9 @@ class LauncherScreen(Screen):
             if slurm
             else "e.g. 0,1 (empty: one run at a time)"
         )
+        for part in ("#runs-per-gpu", "#runs-per-gpu-label"):  # Slurm: one run per task
+            self.query_one(part).display = not slurm
+        self.query_one("#runs-per-gpu", Input).placeholder = "from free GPU memory; CPU: 1"
         self._check_field(self.query_one("#gpus", Input))
 
     # -- validation --------------------------------------------------------------------------
@@ -227,6 +252,8 @@ class LauncherScreen(Screen):
             try:
                 if name == "gpus":
                     self.slurm_options() if self.on_slurm() else self.gpu_slots()
+                elif name == "runs-per-gpu":
+                    self.runs_per_gpu()
                 else:
                     field = "shots" if name == "shots-custom" else name
                     for value in parse_values(field, text):
@@ -310,7 +337,12 @@ class LauncherScreen(Screen):
 
     def _restore(self, values: dict[str, str]) -> None:
         for key, text in values.items():
-            if key.startswith("field-") or key in ("shots-custom", "gpus", "partition"):
+            if key.startswith("field-") or key in (
+                "shots-custom",
+                "gpus",
+                "runs-per-gpu",
+                "partition",
+            ):
                 found = self.query(f"#{key}")
                 if found:
                     found.first(Input).value = text
@@ -337,6 +369,7 @@ class LauncherScreen(Screen):
             configs = self.plan()
             slurm = self.slurm_options() if self.on_slurm() else None
             slots = [] if slurm else self.gpu_slots()
+            per_slot = 1 if slurm else self.runs_per_gpu()
         except (MptError, ValueError) as problem:
             self.notify(in_app_words(problem), severity="error")
             return
@@ -344,7 +377,7 @@ class LauncherScreen(Screen):
         if slurm:
             self.app.submit(configs, slurm)
         else:
-            self.app.launch(configs, slots)
+            self.app.launch(configs, slots, per_slot)
 
     def action_reset(self) -> None:
         for widget in self.query(Input):
