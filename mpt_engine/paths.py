@@ -138,8 +138,10 @@ def cached(entry: Path, build: Callable[[Path], None], load: Callable[[Path], T]
     try:
         build(temporary)
         if temporary.is_dir() and entry.is_dir():
-            # A folder cannot replace a folder in one step: move the damaged one aside first.
-            # A process that built the same entry meanwhile wins; its entry is just as good.
+            try:  # a process that built the same entry meanwhile wins: its entry is as good
+                return load(entry)
+            except Exception:  # damaged: a folder cannot replace a folder in one step
+                pass
             aside = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.old")
             with contextlib.suppress(FileNotFoundError):
                 entry.rename(aside)

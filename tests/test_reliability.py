@@ -759,6 +759,23 @@ def test_processes_building_one_tokenizer_at_once_all_read_a_whole_one(tmp_path)
     assert not list((tmp_path / "cache" / "tokenizers").glob(".*"))  # no temporary left
 
 
+def test_a_builder_finishing_second_keeps_the_entry_another_process_put_in_place(tmp_path):
+    """It used to move that good entry aside to put its own: a process loading the entry in
+    between found nothing (transformers then took the folder for a hub id)."""
+    from mpt_engine.paths import cached
+
+    entry = tmp_path / "entry"
+
+    def build(partial: Path) -> None:
+        partial.mkdir()
+        (partial / "value").write_text("mine")
+        entry.mkdir()  # meanwhile another process finished the same entry
+        (entry / "value").write_text("theirs")
+
+    assert cached(entry, build, lambda path: (path / "value").read_text()) == "theirs"
+    assert not list(tmp_path.glob(".*"))  # no temporary left
+
+
 def test_a_cache_entry_whose_build_fails_leaves_nothing(tmp_path):
     from mpt_engine.paths import cached
 
