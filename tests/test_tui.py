@@ -587,3 +587,24 @@ async def test_returning_to_the_results_never_lands_in_a_text_field(finished_run
         assert app.focused.id == "compare"  # the table of the tab in view
         await pilot.press("e")
         assert app.screen.query_one("#compare-a", Input).value == ""  # e was not typed
+
+
+async def test_a_long_runs_list_is_drawn_a_page_at_a_time_and_sorted_whole():
+    from benchmarks.store_scale import build
+    from mpt_tui.screens.results import PAGE_ROWS
+
+    build(RunStore().home, PAGE_ROWS + 50)  # one smoke run, copied with seeds 2..250
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = await open_results(pilot, app, rows=PAGE_ROWS)
+        note = app.screen.query_one("#runs-note")
+        assert note.display and "runs 1–200 of 250" in str(note.render())
+        assert "right_square_bracket" in app.active_bindings  # in the footer: next page
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: table.row_count == 50)
+        assert "runs 201–250 of 250 · page 2 of 2" in str(note.render())
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: table.row_count == PAGE_ROWS)
+        table.move_cursor(column=3)  # seed
+        await pilot.press("s", "s")  # by seed, then the other way: over all 250 runs
+        assert [str(table.get_row_at(row)[3]) for row in range(2)] == ["250", "249"]
