@@ -37,18 +37,10 @@ def eval_batches(method, examples: Sequence[Example], language: str, batch_size:
 
 
 @torch.inference_mode()
-def predict_labels(
-    method,
-    examples: Sequence[Example],
-    language: str,
-    batch_size: int,
-    device,
-    batched: EvalBatches | None = None,
-) -> list[int]:
+def predict_batched(method, batched: EvalBatches, language: str, device) -> list[int]:
     """Predictions in input order; they stay on the device until the last batch (one transfer
-    per language). `batched`: the examples already batched (a worker keeps them between runs)."""
+    per language)."""
     method.model.eval()
-    batched = batched or eval_batches(method, examples, language, batch_size)
     if not batched.batches:
         return []
     predicted = [method.predict(batch.to(device), language) for batch in batched.batches]
@@ -58,15 +50,18 @@ def predict_labels(
     return predictions
 
 
+def predict_labels(
+    method, examples: Sequence[Example], language: str, batch_size: int, device
+) -> list[int]:
+    batched = eval_batches(method, examples, language, batch_size)
+    return predict_batched(method, batched, language, device)
+
+
 def evaluate(
-    method,
-    examples: Sequence[Example],
-    language: str,
-    batch_size: int,
-    device,
-    batched: EvalBatches | None = None,
+    method, examples: Sequence[Example], language: str, batched: EvalBatches, device
 ) -> Evaluation:
-    predictions = predict_labels(method, examples, language, batch_size, device, batched)
+    """Accuracy on the examples, `batched` (eval_batches: a worker keeps them between runs)."""
+    predictions = predict_batched(method, batched, language, device)
     correct = sum(
         pred == example.label for pred, example in zip(predictions, examples, strict=True)
     )

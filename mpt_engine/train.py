@@ -277,4 +277,4 @@ class Trainer:
         fingerprint = self.data.fingerprints.get(split)
         batched = self.warm.eval_batches(self.method, examples, language, size, fingerprint)
         with self.autocast():
-            return evaluate(self.method, examples, language, size, self.device, batched)
+            return evaluate(self.method, examples, language, batched, self.device)

@@ -128,6 +128,7 @@ def test_bad_grid_options(capsys):
         (("--methods", "sp,bert"), "unknown method 'bert'"),
         (("--gpus", "a,b"), "expected GPU indices"),
         (("--preset", "table9"), "unknown preset"),
+        (("--runs-per-gpu", "0"), "--runs-per-gpu 0: expected 1 or more"),
     ):
         code, _, err = mpt(capsys, "grid", "--dry-run", *args)
         assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
@@ -169,14 +170,24 @@ def test_interrupted_grid_resumes_to_the_same_table(capsys, monkeypatch, tmp_pat
     assert table_json(capsys) == reference
 
 
-def test_gpu_pool_runs_children_in_parallel_with_the_same_results(capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("MPT_HOME", str(tmp_path / "sequential"))
-    grid = ("grid", "--preset", "smoke", "--methods", "sp,pct", "--seeds", "1")
+@pytest.mark.parametrize(
+    ("methods", "seeds", "pool"),
+    [
+        ("sp,pct", "1", ("--gpus", "0,1")),  # a worker per slot (GPUs this machine lacks: CPU)
+        ("sp,mpt", "1,2", ("--runs-per-gpu", "2")),  # two workers sharing the CPU
+    ],
+)
+def test_a_pool_of_workers_trains_a_grid_to_the_same_table(
+    capsys, monkeypatch, tmp_path, methods, seeds, pool
+):
+    grid = ("grid", "--preset", "smoke", "--methods", methods, "--seeds", seeds)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "in-process"))
     mpt_json(capsys, *grid, "--json")
     reference = table_json(capsys)
     monkeypatch.setenv("MPT_HOME", str(tmp_path / "pool"))
-    events = mpt_json(capsys, *grid, "--gpus", "0,1", "--json")
-    assert sum(e["event"] == "result" for e in events) == 2
+    events = mpt_json(capsys, *grid, *pool, "--json")
+    runs = len(methods.split(",")) * len(seeds.split(","))
+    assert sum(e["event"] == "result" for e in events) == runs
     assert table_json(capsys) == reference
 
 
@@ -244,21 +255,6 @@ def test_parallel_children_share_the_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     launch._Worker("0", RunStore(), launch.Execution(), threads=4)
     assert (seen["OMP_NUM_THREADS"], seen["CUDA_VISIBLE_DEVICES"]) == ("4", "0")
-
-
-def test_runs_per_gpu_trains_a_grid_in_shared_workers_to_the_same_table(
-    capsys, monkeypatch, tmp_path
-):
-    grid = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2")
-    monkeypatch.setenv("MPT_HOME", str(tmp_path / "in-process"))
-    mpt_json(capsys, *grid, "--json")
-    reference = table_json(capsys)
-    monkeypatch.setenv("MPT_HOME", str(tmp_path / "workers"))
-    events = mpt_json(capsys, *grid, "--runs-per-gpu", "2", "--json")
-    assert sum(e["event"] == "result" for e in events) == 4
-    assert table_json(capsys) == reference
-    code, _, err = mpt(capsys, *grid, "--runs-per-gpu", "0")
-    assert code == 2 and "--runs-per-gpu 0: expected 1 or more" in err
 
 
 def test_a_run_after_two_others_in_one_worker_equals_it_in_a_fresh_process(monkeypatch, tmp_path):
