@@ -1,5 +1,5 @@
 """The Textual app: launcher, live runs and results browser as modes, a help screen, and the
-command palette. Runs train in child processes (mpt_engine.worker) driven by a thread worker,
+command palette. Runs train in worker processes (mpt_engine.worker) driven by a thread worker,
 so training never blocks or crashes the interface."""
 
 from __future__ import annotations

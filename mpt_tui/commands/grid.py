@@ -47,7 +47,7 @@ def grid(
     gpus: Annotated[
         str | None,
         typer.Option(
-            help="run in parallel, one child process per GPU slot: 0,1,2,3",
+            help="run in parallel on these GPUs, --runs-per-gpu worker processes each: 0,1,2,3",
             rich_help_panel=TRAINING,
         ),
     ] = None,
