@@ -1,6 +1,7 @@
 """A grid's missing runs as one Slurm job array, through submitit (the optional extra mpt[slurm]).
 
-Each array task trains one run into the shared run store ($MPT_HOME on a filesystem every node
+Each array task trains one run, or several one after another in one process (keeping what
+runs share: warm.WarmCache), into the shared run store ($MPT_HOME on a filesystem every node
 sees). What was submitted is appended to $MPT_HOME/slurm/submissions.jsonl, so that the status of
 a grid (the store and the scheduler's queue together), its cancellation and the task logs can be
 found later, from any command.
@@ -39,6 +40,7 @@ class SlurmOptions:
     gpus_per_run: int = 1
     minutes: int = 240  # the time limit of each array task
     max_parallel: int = 16  # the array's concurrency cap
+    runs_per_task: int = 1  # runs an array task trains one after another
     extra: Mapping[str, str] = field(default_factory=dict)  # --slurm-option KEY=VALUE
 
     @property
@@ -134,8 +136,9 @@ def submit(
     options: SlurmOptions,
     execution: Execution | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit the runs that are neither finished nor queued nor running, as one job array;
-    each task executes its run as `execution` says (checkpoint, trackers)."""
+    """Submit the runs that are neither finished nor queued nor running, as one job array of
+    tasks of `options.runs_per_task` runs; each task executes its runs as `execution` says
+    (checkpoint, trackers)."""
     if shutil.which("sbatch") is None:
         raise SourceUnavailable("no Slurm here: sbatch is not on the PATH; use {executor} local")
     try:
@@ -168,8 +171,11 @@ def submit(
         raise InvalidInput(f"Slurm options: {error}") from None
     with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's error: say it once
         try:
-            how = (execution.to_json() if execution else "{}",) * len(todo)
-            jobs = executor.map_array(run_task, [config.to_json() for config in todo], how)
+            size = options.runs_per_task
+            tasks = [todo[start : start + size] for start in range(0, len(todo), size)]
+            how = (execution.to_json() if execution else "{}",) * len(tasks)
+            runs = [json.dumps([config.to_dict() for config in task]) for task in tasks]
+            jobs = executor.map_array(run_task, runs, how)
         except submitit.core.utils.FailedJobError as error:
             reason = (str(error).strip().splitlines() or ["no reason given"])[-1]
             raise SourceUnavailable(f"Slurm refused the job array: {reason}") from None
@@ -181,7 +187,8 @@ def submit(
             "stderr": str(job.paths.stderr),
             "submitted_at": now(),
         }
-        for config, job in zip(todo, jobs, strict=True)
+        for task, job in zip(tasks, jobs, strict=True)
+        for config in task
     ]
     path = submissions_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,17 +207,27 @@ def cancel(configs: Sequence[RunConfig], store: RunStore) -> list[str]:
     return jobs
 
 
-def run_task(config_json: str, execution_json: str = "{}") -> dict[str, Any]:
-    """One array task, on a compute node: train the run into the shared store."""
+def run_task(configs_json: str, execution_json: str = "{}") -> list[dict[str, Any]]:
+    """One array task, on a compute node: train its runs into the shared store, one after
+    another in this process; a run that fails is recorded in its folder and the next goes on."""
     from mpt_engine.runner import Execution, execute
+    from mpt_engine.warm import WarmCache
 
-    config = RunConfig.from_dict(json.loads(config_json))
     job = (
         f"{os.environ.get('SLURM_ARRAY_JOB_ID', '?')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '?')}"
     )
-    result: dict[str, Any] = {"run_id": config.run_id, "job_id": job}
-    execution = Execution.from_json(execution_json)
-    for event in execute(config, execution=execution, annotations={"slurm_job": job}):
-        if event.kind == "result":
-            result["average"] = event.average
-    return result
+    execution, warm = Execution.from_json(execution_json), WarmCache()
+    results = []
+    for values in json.loads(configs_json):
+        config = RunConfig.from_dict(values)
+        result: dict[str, Any] = {"run_id": config.run_id, "job_id": job}
+        try:
+            for event in execute(
+                config, execution=execution, annotations={"slurm_job": job}, warm=warm
+            ):
+                if event.kind == "result":
+                    result["average"] = event.average
+        except Exception as error:  # recorded by execute, in the run's folder
+            result["error"] = str(error)
+        results.append(result)
+    return results

@@ -109,3 +109,22 @@ def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, 
     assert code == 0 and "submitted 1 of 1 runs" in err, err
     code, _, err = mpt(capsys, *long, "--cancel")
     assert code == 0, err
+
+
+def test_runs_per_task_trains_several_runs_in_one_array_task(capsys, monkeypatch, tmp_path, slurm):
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "local"))
+    mpt_json(capsys, *GRID, "--json")
+    local_table = mpt_json(capsys, "results", "table", "--format", "json")
+
+    monkeypatch.setenv("MPT_HOME", str(tmp_path / "cluster"))
+    code, _, err = mpt(capsys, *GRID, *SLURM, "--runs-per-task", "2", "--wait")
+    assert code == 0, err
+    assert "submitted 4 of 4 runs as Slurm array" in err and "(2 tasks," in err
+    statuses = mpt_rows(capsys, *GRID, "--status", "--json")
+    assert {row["status"] for row in statuses} == {"finished"}
+    tasks = [row["slurm_job"] for row in statuses]
+    assert len(set(tasks)) == 2 and all(tasks.count(task) == 2 for task in tasks)
+    assert mpt_json(capsys, "results", "table", "--format", "json") == local_table
+    code, _, err = mpt(capsys, *GRID, *SLURM, "--runs-per-task", "0")
+    assert code == 2 and "--runs-per-task >= 1" in err

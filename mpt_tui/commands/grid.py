@@ -86,6 +86,13 @@ def grid(
     max_parallel: Annotated[
         int, typer.Option(help="array tasks running at once", rich_help_panel=SLURM)
     ] = 16,
+    runs_per_task: Annotated[
+        int,
+        typer.Option(
+            help="runs an array task trains one after another (start-up paid once)",
+            rich_help_panel=SLURM,
+        ),
+    ] = 1,
     slurm_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -136,7 +143,7 @@ def grid(
     slurm_options = None
     if executor == "slurm":
         slurm_options = _slurm_options(
-            partition, gpus_per_run, time, max_parallel, slurm_option or []
+            partition, gpus_per_run, time, max_parallel, runs_per_task, slurm_option or []
         )
     configs = _plan(preset, lists, store, slurm_options, device, slots, status or cancel)
     if status:
@@ -330,7 +337,7 @@ def _status(configs, store, as_json: bool) -> None:
     error_console().print(f"{count(len(rows), 'run')}: {summary}", highlight=False)
 
 
-def _slurm_options(partition, gpus_per_run, minutes, max_parallel, options):
+def _slurm_options(partition, gpus_per_run, minutes, max_parallel, runs_per_task, options):
     from mpt_engine.slurm import SlurmOptions
 
     extra = {}
@@ -339,9 +346,11 @@ def _slurm_options(partition, gpus_per_run, minutes, max_parallel, options):
         if not sep or not key:
             raise InvalidInput(f"--slurm-option {option!r}: expected KEY=VALUE")
         extra[key] = value
-    if gpus_per_run < 0 or minutes < 1 or max_parallel < 1:
-        raise InvalidInput("--gpus-per-run must be >= 0, --time and --max-parallel >= 1")
-    return SlurmOptions(partition, gpus_per_run, minutes, max_parallel, extra)
+    if gpus_per_run < 0 or minutes < 1 or max_parallel < 1 or runs_per_task < 1:
+        raise InvalidInput(
+            "--gpus-per-run must be >= 0, --time, --max-parallel and --runs-per-task >= 1"
+        )
+    return SlurmOptions(partition, gpus_per_run, minutes, max_parallel, runs_per_task, extra)
 
 
 def _submit(configs, store, options, execution, wait, as_json) -> None:
@@ -355,7 +364,9 @@ def _submit(configs, store, options, execution, wait, as_json) -> None:
             print_json(record)
     message = (
         f"submitted {len(submitted)} of {len(configs)} runs as Slurm array "
-        f"{submitted[0]['job_id'].split('_')[0]} (at most {options.max_parallel} at a time)"
+        f"{submitted[0]['job_id'].split('_')[0]} ("
+        f"{count(len({record['job_id'] for record in submitted}), 'task')}, "
+        f"at most {options.max_parallel} at a time)"
         if submitted
         else f"nothing to submit: all {len(configs)} runs are finished, queued or running"
     )
