@@ -198,8 +198,10 @@ class ProcessPool:
                 index, line = self.lines.get()
                 worker = self.workers[index]
                 if line is not None:
+                    event = _event(line)
+                    if event is None or worker.config is None:  # not an event of a run
+                        continue
                     run_id = worker.config.run_id
-                    event = event_from_dict(json.loads(line))
                     if isinstance(event, FINAL):
                         self._next(worker)
                     yield run_id, event
@@ -217,6 +219,16 @@ class ProcessPool:
         self.waiting.clear()
         for worker in list(self.workers.values()):
             worker.stop()
+
+
+def _event(line: str) -> Event | None:
+    """A worker's line as an event; None (with a warning) for anything else a library printed
+    on its stdout."""
+    try:
+        return event_from_dict(json.loads(line))
+    except (ValueError, KeyError, TypeError):
+        log.warning("a worker printed a line that is not an event: %s", line.strip()[:200])
+        return None
 
 
 def threads_per_child(children: int) -> int | None:

@@ -358,3 +358,13 @@ def test_evaluation_sets_are_batched_once_per_template_and_examples(tmp_path):
     assert batches(4) is not first
     assert sorted(first.order) == list(range(len(data.test["de"])))  # every example once
     assert sum(len(batch.labels) for batch in first.batches) == len(first.order)
+
+
+def test_a_line_a_library_prints_in_a_worker_is_not_taken_for_an_event(caplog):
+    from mpt_engine.launch import _event
+
+    skipped = _event('{"event": "run_skipped", "run_id": "x", "reason": "another trains it"}')
+    assert skipped.kind == "run_skipped" and skipped.run_id == "x"
+    for line in ("Downloading model...", "42", '{"event": "not-an-event"}'):
+        assert _event(line) is None
+    assert caplog.text.count("a worker printed a line that is not an event") == 3
