@@ -105,8 +105,7 @@ def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
     parsed = ParsedRuns(store)
     folders = run_folders(store)
     runs = [parsed.read(folder, warnings) for folder in folders]
-    parsed.forget_others({folder.name for folder in folders})
-    parsed.save()
+    parsed.save({folder.name for folder in folders})
     return oldest_first(run for run in runs if run is not None), warnings
 
 
@@ -162,14 +161,12 @@ class ParsedRuns:
             self.changed = True
         return run
 
-    def forget_others(self, names: set[str]) -> None:
-        """Drop the runs whose folders are gone (removed, moved to the trash)."""
-        for name in set(self.entries) - names:
+    def save(self, present: set[str]) -> None:
+        """Write the file when it changed, without the runs whose folders are no longer
+        `present` (removed, moved to the trash); a cache that cannot be written goes without."""
+        for name in set(self.entries) - present:
             del self.entries[name]
             self.changed = True
-
-    def save(self) -> None:
-        """Write the file when it changed; a store that cannot be written goes without."""
         if not self.changed or self.path is None:
             return
         text = json.dumps({"version": PARSED_VERSION, "runs": self.entries}, separators=(",", ":"))

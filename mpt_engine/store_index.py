@@ -60,8 +60,7 @@ class StoreIndex:
                     finished = run.status is RunStatus.FINISHED  # from now on, one stat
                     self._signatures[name] = self._signature(folder) if finished else signature
                 changed = True
-            self._parsed.forget_others(set(folders))
-            self._parsed.save()
+            self._parsed.save(set(folders))
             if changed:
                 self._ordered = None
             return changed

@@ -12,13 +12,18 @@ GRID = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--seeds", "1,2", "-
 SLURM = ("--executor", "slurm", "--gpus-per-run", "0", "--max-parallel", "2", "--time", "10")
 
 
-def test_a_grid_on_slurm_lands_in_the_store_exactly_once(capsys, monkeypatch, tmp_path, slurm):
+def table_trained_here(capsys, monkeypatch, tmp_path, slurm) -> list:
+    """The grid's table trained on this machine; then MPT_HOME is the cluster's, still empty."""
     monkeypatch.setenv("SLURM_CONF", slurm)
     monkeypatch.setenv("MPT_HOME", str(tmp_path / "local"))
     mpt_json(capsys, *GRID, "--json")
     local_table = mpt_json(capsys, "results", "table", "--format", "json")
-
     monkeypatch.setenv("MPT_HOME", str(tmp_path / "cluster"))
+    return local_table
+
+
+def test_a_grid_on_slurm_lands_in_the_store_exactly_once(capsys, monkeypatch, tmp_path, slurm):
+    local_table = table_trained_here(capsys, monkeypatch, tmp_path, slurm)
     code, _, err = mpt(capsys, *GRID, *SLURM, "--wait")
     assert code == 0, err
     assert "submitted 4 of 4 runs as Slurm array" in err
@@ -112,12 +117,7 @@ def test_a_task_killed_by_sigkill_is_resubmitted(capsys, monkeypatch, tmp_path, 
 
 
 def test_runs_per_task_trains_several_runs_in_one_array_task(capsys, monkeypatch, tmp_path, slurm):
-    monkeypatch.setenv("SLURM_CONF", slurm)
-    monkeypatch.setenv("MPT_HOME", str(tmp_path / "local"))
-    mpt_json(capsys, *GRID, "--json")
-    local_table = mpt_json(capsys, "results", "table", "--format", "json")
-
-    monkeypatch.setenv("MPT_HOME", str(tmp_path / "cluster"))
+    local_table = table_trained_here(capsys, monkeypatch, tmp_path, slurm)
     code, _, err = mpt(capsys, *GRID, *SLURM, "--runs-per-task", "2", "--wait")
     assert code == 0, err
     assert "submitted 4 of 4 runs as Slurm array" in err and "(2 tasks," in err
