@@ -18,11 +18,12 @@ from typing import Any
 
 from mpt_engine.config import DEFAULT_TASK, RunConfig
 from mpt_engine.errors import InvalidInput, MptError
+from mpt_engine.event_log import read_events
 from mpt_engine.grid import parse_values
 from mpt_engine.paths import cache_dir, cache_entry
 from mpt_engine.run_state import STORED, RunStatus
 from mpt_engine.safe_files import write_atomic
-from mpt_engine.store import RUN_ID, RunStore, read_events, read_text
+from mpt_engine.store import RUN_ID, RunStore, read_text
 from mpt_engine.tasks import task_of
 
 

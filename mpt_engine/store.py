@@ -34,6 +34,7 @@ from typing import Any
 from mpt_engine import paths
 from mpt_engine.config import DEFAULT_TASK
 from mpt_engine.errors import InvalidInput, RunClaimed, RunFailed
+from mpt_engine.event_log import last_event
 from mpt_engine.run_state import DONE, STORED, RunStatus
 from mpt_engine.safe_files import (
     NO_FOLLOW,
@@ -53,27 +54,6 @@ CLAIM_TRIES = 5  # a status probe holds a lock for microseconds: retry before gi
 
 class BadRun(InvalidInput):
     """A run folder whose files cannot be used: unreadable, malformed, or another run's."""
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """Events of the run's latest attempt (from its last run_started on: the file keeps every
-    attempt of a restarted run); a torn line (a writer killed mid-line) is ignored."""
-    try:
-        handle = os.open(path, os.O_RDONLY | NO_FOLLOW)
-        with os.fdopen(handle, "rb") as file:
-            lines = file.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    starts = [i for i, event in enumerate(events) if event.get("event") == "run_started"]
-    return events[starts[-1] :] if starts else events
 
 
 def check_result(result: Any, run_id: str) -> dict[str, Any]:
@@ -165,8 +145,7 @@ class RunStore:
         folder = self.folder(run_id)
         if not folder.is_dir():
             return RunStatus.NEW
-        events = read_events(folder / "events.jsonl")
-        last = events[-1] if events else {}
+        last = last_event(folder / "events.jsonl")
         if last.get("event") == "run_failed" and last.get("status") in STORED:
             return RunStatus(last["status"])
         return RunStatus.INCOMPLETE

@@ -15,10 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from mpt_engine.config import RunConfig
+from mpt_engine.event_log import read_events
 from mpt_engine.events import RunSkipped
 from mpt_engine.results import StoredRun
 from mpt_engine.run_state import UNFINISHED, RunState, RunStatus
-from mpt_engine.store import RunStore, pending_runs, read_events
+from mpt_engine.store import RunStore, pending_runs
 from mpt_engine.store_index import StoreIndex
 from mpt_engine.tables import count
 from mpt_tui.messages import QueueFinished, RunUpdate, SlurmUpdate
@@ -150,8 +151,6 @@ class MptApp(App):
         """A run left to another process (another grid on this store) is what the store says:
         finished by it, or followed from its events while it trains; skipped only when
         neither."""
-        from mpt_engine.results import read_events
-
         store = RunStore()
         status = store.status(config.run_id)
         if status not in (RunStatus.FINISHED, RunStatus.RUNNING):
