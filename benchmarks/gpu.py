@@ -2,10 +2,12 @@
 
 - how busy the GPU is during an MPT step at XLM-R base's shape (a profiler trace: the kernels'
   time over the step's wall time; the trace lands in $OUT for chrome://tracing or Perfetto);
+- what `--compile` buys: the step time with torch.compile (CUDA graphs on a GPU, batches padded
+  to multiples of 32 tokens as the trainer pads them), and the seconds its warm-up took;
 - what several runs on one GPU buy (`mpt grid --runs-per-gpu N`): N processes training MPT
   steps at once, their steps per second together, for N in 1, 2, 4, 8.
 
-    python benchmarks/gpu.py [--shape xlmr-base] [--steps 20] [--workers 1,2,4,8]
+    python benchmarks/gpu.py [--shape xlmr-base] [--steps 20] [--workers 1,2,4,8] [--no-compile]
 
 Prints a table, then one JSON line. On a CPU it runs too (a rehearsal: small --steps), without
 the busy fraction.
@@ -25,20 +27,30 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench import SHAPES, alignment_pairs, bench_tokenizer, data_root, mpt_method
+from benchmarks.bench import (
+    MPT_CONFIG,
+    SHAPES,
+    alignment_pairs,
+    bench_tokenizer,
+    data_root,
+    mpt_method,
+)
 from mpt_engine.data.examples import TaskData
 from mpt_engine.data.local import LocalSource
-from mpt_engine.train import LossLog, resolve_device, training_step
+from mpt_engine.train import BUCKET, LossLog, compile_model, resolve_device, training_step
 
 
 class Steps:
     """MPT training steps as the trainer takes them (train.training_step, losses read in
     groups), on a randomly initialised model of the shape."""
 
-    def __init__(self, shape: str, device: torch.device):
+    def __init__(self, shape: str, device: torch.device, compiled: bool = False):
         source = LocalSource(data_root())
         self.device = device
         self.method = mpt_method(shape, bench_tokenizer(source), source, device)
+        self.compiled = compiled
+        if compiled:
+            compile_model(self.method.model, device)
         train = source.paper_split("train", 8)
         self.method.prepare(TaskData(train, [], {}, alignment_pairs(source)))
         self.optimizer = torch.optim.AdamW(self.method.model.parameters(), lr=4e-5, fused=True)
@@ -55,7 +67,10 @@ class Steps:
         started = time.perf_counter()
         log = LossLog(1, count)
         for step in range(count):
-            batch = next(self.method.training_batches(self.generator)).to(self.device)
+            batch = next(self.method.training_batches(self.generator))
+            if self.compiled:
+                batch = batch.bucketed(BUCKET, self.method.pad_id, MPT_CONFIG.max_length)
+            batch = batch.to(self.device)
             log.add(step, training_step(self.method, self.optimizer, batch, 1.0, self.autocast))
         list(log.report())
         synchronize(self.device)
@@ -82,6 +97,15 @@ def busy_fraction(steps: Steps, count: int, out: Path) -> dict:
         "step_ms": round(1000 * seconds / count, 2),
         "gpu_busy_fraction": round(kernel_us / (seconds * 1e6), 3) if gpu else None,
     }
+
+
+def compiled_step(shape: str, count: int, device: torch.device) -> dict:
+    """The step time compiled, after a warm-up that compiles (and records the CUDA graphs of)
+    the shapes the steps meet."""
+    steps = Steps(shape, device, compiled=True)
+    warm_up = steps.run(10)
+    seconds = steps.run(count)
+    return {"compiled_step_ms": round(1000 * seconds / count, 2), "compile_s": round(warm_up, 1)}
 
 
 def worker(shape: str, count: int) -> None:
@@ -121,6 +145,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=list(SHAPES), default="xlmr-base")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per figure")
     parser.add_argument("--workers", default="1,2,4,8", help="process counts of the sweep")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled step")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -133,6 +158,8 @@ def main() -> None:
         "shape": args.shape,
         **busy_fraction(Steps(args.shape, device), args.steps, out),
     }
+    if not args.no_compile:
+        result |= compiled_step(args.shape, args.steps, device)
     rates = {n: sweep(args.shape, n, args.steps) for n in map(int, args.workers.split(","))}
     result["steps_per_s_by_workers"] = {str(n): round(rate, 3) for n, rate in rates.items()}
     single = rates.get(1)
@@ -152,6 +179,11 @@ def report(result: dict) -> None:
         f"MPT step at {result['shape']} on {result['device']}: {result['step_ms']:.1f} ms"
         + ("" if busy is None else f", GPU busy {100 * busy:.0f}% of it")
     )
+    if "compiled_step_ms" in result:
+        console.print(
+            f"compiled: {result['compiled_step_ms']:.1f} ms a step "
+            f"(the warm-up, compiling: {result['compile_s']:.0f} s)"
+        )
     table = Table(title="runs sharing the device")
     for column in ("processes", "steps/s together", "speed-up"):
         table.add_column(column, justify="right")

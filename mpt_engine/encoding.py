@@ -147,6 +147,25 @@ class Batch:
             moved = {name: getattr(self, name).to(device) for name in TENSORS}
         return dataclasses.replace(self, **moved)
 
+    def bucketed(self, multiple: int, pad_id: int, limit: int) -> Batch:
+        """Padded on to a multiple of `multiple` tokens (at most `limit`, or the batch's own
+        length): a compiled model then meets a few shapes instead of one per length, and on a
+        GPU records one CUDA graph per shape."""
+        length = self.input_ids.shape[1]
+        padded = max(length, min(-(-length // multiple) * multiple, limit))
+        if padded == length:
+            return self
+
+        def pad(tensor: torch.Tensor, value: int) -> torch.Tensor:
+            return torch.nn.functional.pad(tensor, (0, padded - length), value=value)
+
+        return dataclasses.replace(
+            self,
+            input_ids=pad(self.input_ids, pad_id),
+            attention_mask=pad(self.attention_mask, 0),
+            token_type_ids=pad(self.token_type_ids, 0),
+        )
+
     def split(self) -> tuple[Batch, ...]:
         """The joined batches again (each keeps the joint padding)."""
         pieces = {name: getattr(self, name).split(list(self.parts)) for name in TENSORS}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,14 +36,20 @@ def eval_batches(method, examples: Sequence[Example], language: str, batch_size:
     return EvalBatches(order, batches)
 
 
+def unchanged(batch: Batch) -> Batch:
+    return batch
+
+
 @torch.inference_mode()
-def predict_batched(method, batched: EvalBatches, language: str, device) -> list[int]:
+def predict_batched(
+    method, batched: EvalBatches, language: str, device, shape: Callable = unchanged
+) -> list[int]:
     """Predictions in input order; they stay on the device until the last batch (one transfer
-    per language)."""
+    per language). `shape` pads a batch for a compiled model (Trainer.shape)."""
     method.model.eval()
     if not batched.batches:
         return []
-    predicted = [method.predict(batch.to(device), language) for batch in batched.batches]
+    predicted = [method.predict(shape(batch).to(device), language) for batch in batched.batches]
     predictions = [0] * len(batched.order)
     for index, label in zip(batched.order, torch.cat(predicted).tolist(), strict=True):
         predictions[index] = label
@@ -58,10 +64,15 @@ def predict_labels(
 
 
 def evaluate(
-    method, examples: Sequence[Example], language: str, batched: EvalBatches, device
+    method,
+    examples: Sequence[Example],
+    language: str,
+    batched: EvalBatches,
+    device,
+    shape: Callable = unchanged,
 ) -> Evaluation:
     """Accuracy on the examples, `batched` (eval_batches: a worker keeps them between runs)."""
-    predictions = predict_batched(method, batched, language, device)
+    predictions = predict_batched(method, batched, language, device, shape)
     correct = sum(
         pred == example.label for pred, example in zip(predictions, examples, strict=True)
     )

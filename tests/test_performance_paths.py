@@ -2,6 +2,8 @@
 every position over the whole vocabulary, batch 4) gives the same logits and accuracies; the
 token cache gives the same ids; bf16 autocast runs end to end."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,49 @@ def test_bf16_on_a_cpu_without_it_fails_before_the_run(capsys, cpu_without_bf16)
         "variable ONEDNN_VERBOSE=all): use fp32"
     ]
     assert not runs_dir().exists() or not any(runs_dir().iterdir())
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "pct", "ft"])
+def test_bucketed_batches_give_the_same_losses_and_predictions(tokenizer, method_name):
+    """A compiled model's batches are padded on to a multiple of 32 tokens (Trainer.shape):
+    padding is masked, so losses and predictions are those of the batch as it was."""
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=40, shots=4))
+    torch.manual_seed(0)
+    config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
+    method = build_method(config.resolved(), tokenizer, data)
+    method.model.eval()
+    batch = next(iter(method.training_batches(torch.Generator().manual_seed(0))))
+    bucketed = batch.bucketed(32, method.pad_id, config.max_length)
+    assert batch.input_ids.shape[1] % 32 != 0 and bucketed.input_ids.shape[1] % 32 == 0
+    assert (bucketed.input_ids[:, batch.input_ids.shape[1] :] == method.pad_id).all()
+    with torch.no_grad():
+        exact, padded = method.loss(batch), method.loss(bucketed)
+    for name in ("total", "ce", "kl"):
+        if getattr(exact, name) is not None:
+            torch.testing.assert_close(getattr(padded, name), getattr(exact, name))
+    test = collate(method.encode(data.test["de"], "de"), method.pad_id)
+    assert torch.equal(
+        method.predict(test.bucketed(32, method.pad_id, 512), "de"), method.predict(test, "de")
+    )
+    assert batch.bucketed(32, method.pad_id, batch.input_ids.shape[1]) is batch  # the limit
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on a CPU needs a C compiler")
+def test_a_worker_compiles_the_model_once(tmp_path, monkeypatch):
+    """Runs after the first in one process (a worker: mpt grid --runs-per-gpu) reuse the
+    compiled code: torch.compile traces no new graph for them."""
+    from torch._dynamo.utils import counters
+
+    from mpt_engine.warm import WarmCache
+
+    monkeypatch.setenv("MPT_HOME", str(tmp_path))
+    torch._dynamo.reset()
+    cache = WarmCache()
+    graphs = []
+    for seed in (1, 2, 3):
+        config = build_config("smoke", {"seed": seed, "epochs": 1, "test_limit": 30}, environ={})
+        trainer = Trainer(config, "cpu", compile=True, warm=cache)
+        finished = list(trainer.events())[-1]
+        assert len(finished.per_language) == 15 and trainer.record()["compiled"] is True
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] > 0 and graphs[1] == graphs[2] == graphs[0]

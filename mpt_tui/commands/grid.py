@@ -64,7 +64,11 @@ def grid(
     ] = False,
     compile_model: Annotated[
         bool,
-        typer.Option("--compile", help="torch.compile the encoder (GPU)", rich_help_panel=TRAINING),
+        typer.Option(
+            "--compile",
+            help="torch.compile the model (CUDA graphs on a GPU)",
+            rich_help_panel=TRAINING,
+        ),
     ] = False,
     log: LogTo = None,
     dry_run: Annotated[

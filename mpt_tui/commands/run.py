@@ -37,7 +37,11 @@ def run(
     ] = "auto",
     compile_model: Annotated[
         bool,
-        typer.Option("--compile", help="torch.compile the encoder (GPU)", rich_help_panel=TRAINING),
+        typer.Option(
+            "--compile",
+            help="torch.compile the model (CUDA graphs on a GPU)",
+            rich_help_panel=TRAINING,
+        ),
     ] = False,
     save_checkpoint: Annotated[
         bool,
