@@ -37,7 +37,14 @@ from benchmarks.bench import (
 )
 from mpt_engine.data.examples import TaskData
 from mpt_engine.data.local import LocalSource
-from mpt_engine.train import BUCKET, LossLog, compile_model, resolve_device, training_step
+from mpt_engine.train import (
+    BUCKET,
+    LossLog,
+    build_optimizer,
+    compile_model,
+    resolve_device,
+    training_step,
+)
 
 
 class Steps:
@@ -53,7 +60,7 @@ class Steps:
             compile_model(self.method.model, device)
         train = source.paper_split("train", 8)
         self.method.prepare(TaskData(train, [], {}, alignment_pairs(source)))
-        self.optimizer = torch.optim.AdamW(self.method.model.parameters(), lr=4e-5, fused=True)
+        self.optimizer = build_optimizer(self.method.model, MPT_CONFIG, device)
         self.generator = torch.Generator().manual_seed(0)
         self.bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.method.model.train()

@@ -9,6 +9,7 @@ XLM-R base/large and mBERT all work.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Iterable
 
@@ -60,6 +61,38 @@ def load_classifier(model: str, tokenizer, labels: int = 3):
     return load_pretrained(
         AutoModelForSequenceClassification.from_pretrained, model, num_labels=labels
     )
+
+
+def encoder_inputs(
+    model, embeddings: torch.Tensor, batch, prepared_mask: bool
+) -> dict[str, torch.Tensor]:
+    """The encoder's keyword arguments for a batch's input embeddings: its segments, and its
+    attention mask. The host knows whether a batch has padding: without, there is no mask (on a
+    GPU, flash attention); with, and `prepared_mask` (takes_prepared_masks), the mask is
+    prepared here by transformers' own function for the model's attention implementation,
+    without its check whether any token is padding (a `.all()`: on a GPU the host would wait
+    for the device at every step); otherwise it is the 2-D mask."""
+    mask = batch.attention_mask if batch.padded else None
+    if prepared_mask and mask is not None:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(
+            config=model.config,
+            inputs_embeds=embeddings,
+            attention_mask=mask,
+            allow_is_bidirectional_skip=False,
+        )
+    return {
+        "inputs_embeds": embeddings,
+        "attention_mask": mask,
+        "token_type_ids": batch.token_type_ids,
+    }
+
+
+def takes_prepared_masks(model) -> bool:
+    """Whether the model's code builds its masks with transformers.masking_utils, which passes
+    a prepared (4-D) mask through (a model whose code predates it takes 2-D masks only)."""
+    return hasattr(sys.modules[type(model).__module__], "create_bidirectional_mask")
 
 
 class VocabularyHead:

@@ -136,6 +136,7 @@ class Batch:
     mask_positions: torch.Tensor  # (B,)
     prompt_positions: torch.Tensor  # (B, m), m = 0 without a soft prompt
     parts: tuple[int, ...] = ()  # sizes of the joined batches; () for a single one
+    padded: bool = True  # whether any example is padding (known when collated: no device read)
 
     def to(self, device: torch.device | str) -> Batch:
         """On a GPU the copy is asynchronous, from pinned memory: the host does not wait."""
@@ -161,6 +162,7 @@ class Batch:
 
         return dataclasses.replace(
             self,
+            padded=True,
             input_ids=pad(self.input_ids, pad_id),
             attention_mask=pad(self.attention_mask, 0),
             token_type_ids=pad(self.token_type_ids, 0),
@@ -180,6 +182,7 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
     length = max(len(example.input_ids) for example in examples)
     padding = [length - len(example.input_ids) for example in examples]
     return Batch(
+        padded=any(padding),
         input_ids=torch.tensor(
             [e.input_ids + [pad_id] * pad for e, pad in zip(examples, padding, strict=True)]
         ),

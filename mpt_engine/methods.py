@@ -259,6 +259,7 @@ class FineTuningMethod:
 
     def __init__(self, config: RunConfig, tokenizer, classifier, task: Task):
         self.backbone = self.model = classifier
+        self.prepared_mask = backbone.takes_prepared_masks(classifier)
         self.template = PairTemplate(tokenizer, config.max_length)
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = config.batch_size
@@ -278,11 +279,9 @@ class FineTuningMethod:
         return (join(parts, self.pad_id) for parts in batches)
 
     def _logits(self, batch: Batch) -> torch.Tensor:
-        return self.model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            token_type_ids=batch.token_type_ids,
-        ).logits
+        embeddings = self.model.get_input_embeddings()(batch.input_ids)
+        inputs = backbone.encoder_inputs(self.model, embeddings, batch, self.prepared_mask)
+        return self.model(**inputs).logits
 
     def loss(self, step: Batch) -> Losses:
         ce = cross_entropy(self._logits(step), step.labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mpt_engine.backbone import VocabularyHead
+from mpt_engine.backbone import VocabularyHead, encoder_inputs, takes_prepared_masks
 from mpt_engine.config import TranslatorKind
 from mpt_engine.encoding import Batch
 from mpt_engine.modules import PromptEncoder, build_translator
@@ -36,6 +36,7 @@ class PromptedMaskedLM(nn.Module):
             prompt_length,
         )
         self.head = VocabularyHead(masked_lm)
+        self.prepared_mask = takes_prepared_masks(masked_lm.base_model)
 
     def source_prompt(self) -> torch.Tensor:
         """p^S, (m, d)."""
@@ -62,9 +63,7 @@ class PromptedMaskedLM(nn.Module):
                 (examples, batch.prompt_positions),
                 prompt.to(embeddings.dtype).expand(len(embeddings), -1, -1),
             )
-        hidden = self.masked_lm.base_model(
-            inputs_embeds=embeddings,
-            attention_mask=batch.attention_mask,
-            token_type_ids=batch.token_type_ids,
-        ).last_hidden_state
+        encoder = self.masked_lm.base_model
+        inputs = encoder_inputs(encoder, embeddings, batch, self.prepared_mask)
+        hidden = encoder(**inputs).last_hidden_state
         return hidden[torch.arange(len(hidden), device=hidden.device), batch.mask_positions]

@@ -72,6 +72,15 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def build_optimizer(model: torch.nn.Module, config: RunConfig, device: torch.device):
+    """AdamW over parameter_groups, the fused kernel: one pass over all parameters (on a CPU
+    about 10x faster than the per-tensor loop for a 250k-row embedding matrix), and no read of
+    a value back from the device."""
+    fused = device.type in ("cuda", "cpu")
+    groups = parameter_groups(model, config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, fused=fused)
+
+
 def compile_model(model: torch.nn.Module, device: torch.device) -> None:
     """torch.compile, with CUDA graphs on a GPU (the host out of the step; one graph per
     bucketed shape: Trainer.shape). A worker's later runs reuse the compiled code: same
@@ -167,12 +176,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         if self.compile:
             compile_model(self.method.model, self.device)
-        # The fused kernel: one pass over all parameters (on a CPU about 10x faster than the
-        # per-tensor loop for a 250k-row embedding matrix).
-        fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.method.model, config.weight_decay), lr=config.lr, fused=fused
-        )
+        self.optimizer = build_optimizer(self.method.model, config, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
 
     def events(self) -> Iterator[Event]:

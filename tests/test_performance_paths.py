@@ -2,11 +2,13 @@
 every position over the whole vocabulary, batch 4) gives the same logits and accuracies; the
 token cache gives the same ids; bf16 autocast runs end to end."""
 
+import contextlib
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks import reference
 from mpt_engine.config import RunConfig
@@ -18,7 +20,7 @@ from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
 from mpt_engine.presets import build_config
 from mpt_engine.token_cache import MIN_TEXTS, tokenize, tokenizer_fingerprint
-from mpt_engine.train import Trainer
+from mpt_engine.train import Trainer, build_optimizer, training_step
 from tests.helpers import mpt, runs_dir
 
 
@@ -186,3 +188,38 @@ def test_a_worker_compiles_the_model_once(tmp_path, monkeypatch):
         assert len(finished.per_language) == 15 and trainer.record()["compiled"] is True
         graphs.append(counters["stats"]["unique_graphs"])
     assert graphs[0] > 0 and graphs[1] == graphs[2] == graphs[0]
+
+
+class DeviceReads(TorchDispatchMode):
+    """The operations that read a value back to the host: on a GPU each makes the host wait
+    until the device has caught up."""
+
+    READS = {"aten::_local_scalar_dense", "aten::nonzero", "aten::_to_copy"}
+
+    def __init__(self):
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._schema.name
+        if name in self.READS and (name != "aten::_to_copy" or kwargs.get("device") == "cpu"):
+            self.reads.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "sp", "pct", "ft"])
+def test_a_training_step_never_waits_for_the_device(tokenizer, method_name):
+    """Losses, backward, clipping and AdamW read nothing back (the losses are read in groups,
+    once a second: train.LossLog); transformers' check whether a batch has padding (`.all()`)
+    is left out of the attention mask (backbone.encoder_inputs)."""
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, shots=4))
+    config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
+    method = build_method(config.resolved(), tokenizer, data)
+    method.model.train()
+    optimizer = build_optimizer(method.model, config, torch.device("cpu"))
+    batch = next(iter(method.training_batches(torch.Generator().manual_seed(0))))
+    batch = batch.bucketed(64, method.pad_id, 64)  # padding: transformers would check for it
+    assert (batch.attention_mask == 0).any()
+    with DeviceReads() as device:
+        training_step(method, optimizer, batch, 1.0, contextlib.nullcontext)
+    assert device.reads == []
