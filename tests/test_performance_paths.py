@@ -3,6 +3,7 @@ every position over the whole vocabulary, batch 4) gives the same logits and acc
 token cache gives the same ids; bf16 autocast runs end to end."""
 
 import contextlib
+import dataclasses
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from mpt_engine.config import RunConfig
 from mpt_engine.data import load_task_data
 from mpt_engine.device import bf16_problem
 from mpt_engine.encoding import collate
-from mpt_engine.evaluate import predict_labels
+from mpt_engine.evaluate import eval_batches, predict_batched, predict_labels
 from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
 from mpt_engine.presets import build_config
@@ -205,6 +206,29 @@ class DeviceReads(TorchDispatchMode):
         if name in self.READS and (name != "aten::_to_copy" or kwargs.get("device") == "cpu"):
             self.reads.append(name)
         return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "sp", "pct", "ft"])
+def test_evaluation_reads_nothing_back_batch_by_batch(tokenizer, method_name, monkeypatch):
+    """Predictions stay on the device until a language's last batch: one transfer."""
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=40, shots=4))
+    config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
+    method = build_method(config.resolved(), tokenizer, data)
+    examples = [
+        dataclasses.replace(example, premise=example.premise + " und" * (index % 3))
+        for index, example in enumerate(data.test["de"])
+    ]
+    by_size = {size: eval_batches(method, examples, "de", size) for size in (1, 8)}
+    assert not any(batch.padded for batch in by_size[1].batches)
+    assert any(batch.padded for batch in by_size[8].batches)
+    transfers = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: transfers.append(t.shape) or tolist(t))
+    for batched in by_size.values():
+        with DeviceReads() as device:
+            predictions = predict_batched(method, batched, "de", "cpu")
+        assert device.reads == [] and len(predictions) == 40
+    assert transfers == [(40,), (40,)]  # one per evaluation, of all its predictions
 
 
 @pytest.mark.parametrize("method_name", ["mpt", "sp", "pct", "ft"])
