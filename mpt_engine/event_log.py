@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mpt_engine.events import RunFinished, RunStopped
 from mpt_engine.safe_files import NO_FOLLOW
 
 KEPT_FILES = 256  # the runs a screen follows, and more
 CHECK_BYTES = 64  # the bytes before the offset, compared to tell a replaced file
+ENDED = {RunFinished.kind, RunStopped.kind}  # an attempt's last event
 TAIL_BYTES = 16_384  # many times the longest event line but test_evaluated's
 
 
@@ -58,12 +60,20 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         read = parsed.offset + len(complete) + 1
         before = (parsed.before + complete + b"\n")[-CHECK_BYTES:]
         parsed = _Parsed(inode, read, before, _latest_attempt(parsed.events, complete))
-        with _lock:
-            _kept[str(path)] = parsed
-            _kept.move_to_end(str(path))
+        _keep(str(path), parsed)
+    return list(_latest_attempt(parsed.events, unterminated))
+
+
+def _keep(key: str, parsed: _Parsed) -> None:
+    """Kept while the run may still grow: a run that ended (its test predictions are in its
+    file) is read once by whoever needs it, and many such would fill the memory."""
+    ended = parsed.events and parsed.events[-1].get("event") in ENDED
+    with _lock:
+        _kept.pop(key, None)
+        if not ended:
+            _kept[key] = parsed
             while len(_kept) > KEPT_FILES:
                 _kept.popitem(last=False)
-    return list(_latest_attempt(parsed.events, unterminated))
 
 
 def last_event(path: Path) -> dict[str, Any]:

@@ -116,3 +116,20 @@ def test_the_last_event_is_read_from_the_tail(tmp_path):
     long_last = line("test_evaluated", predictions=[1] * 3 * event_log.TAIL_BYTES)
     path.write_bytes(steps + long_last)  # no whole line in the tail: the file is read
     assert last_event(path)["event"] == "test_evaluated"
+
+
+def test_only_runs_that_may_grow_are_kept(tmp_path):
+    """A finished or stopped run's file (its test predictions included) is not held in memory:
+    a command that reads the events of a whole store would otherwise keep them all."""
+    growing, finished, stopped = (tmp_path / name for name in ("a.jsonl", "b.jsonl", "c.jsonl"))
+    growing.write_bytes(line("run_started") + line("train_step", step=1))
+    finished.write_bytes(line("run_started") + line("result", average=50.0))
+    stopped.write_bytes(line("run_started") + line("run_failed", status="interrupted"))
+    for path in (growing, finished, stopped):
+        assert read_events(path)[-1] == whole_file(path)[-1]
+    assert str(growing) in event_log._kept
+    assert str(finished) not in event_log._kept and str(stopped) not in event_log._kept
+    with stopped.open("ab") as file:  # trained again
+        file.write(line("run_started", attempt=2))
+    assert read_events(stopped) == [{"event": "run_started", "attempt": 2}]
+    assert str(stopped) in event_log._kept
