@@ -234,7 +234,7 @@ def measure(shape: str, device: torch.device, args) -> dict:
     # Training: MPT steps of a CE batch of 24 and an auxiliary batch of 24 pairs, with the
     # trainer's own step (clipping included) and its losses read as the trainer reads them.
     method.prepare(TaskData(source.paper_split("train", 8), [], {}, alignment_pairs(source)))
-    optimizer = build_optimizer(method.model, MPT_CONFIG, device)
+    optimizer = build_optimizer(method, MPT_CONFIG, device)
     generator = torch.Generator().manual_seed(0)
     method.model.train()
 

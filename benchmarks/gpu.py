@@ -60,7 +60,7 @@ class Steps:
             compile_model(self.method.model, device)
         train = source.paper_split("train", 8)
         self.method.prepare(TaskData(train, [], {}, alignment_pairs(source)))
-        self.optimizer = build_optimizer(self.method.model, MPT_CONFIG, device)
+        self.optimizer = build_optimizer(self.method, MPT_CONFIG, device)
         self.generator = torch.Generator().manual_seed(0)
         self.bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.method.model.train()

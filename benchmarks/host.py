@@ -6,15 +6,15 @@ At XLM-R base's layout (12 layers, 12 heads) with tiny widths (24), a 4,000-word
 one example per batch and a 4-token prompt the arithmetic is small (a step issues the same
 operations at any batch size and prompt length; attention with dropout still costs about
 2 ms a pass on a CPU), so the time of a step is what the host spends issuing operations:
-on a GPU, the time it cannot hide behind the device's work. Compared in one process, on the
-same model, data and batches (collation excluded from both):
+on a GPU, the time it cannot hide behind the device's work. Compared in one process, on two
+copies of one model (the same weights), the same data and batches (collation excluded):
 
 - ours: the engine's step (MPT's three batches joined into one encoder pass, the losses kept on
-  the device and read in groups: train.LossLog);
+  the device and read in groups: train.LossLog; AdamW over flat parameters: flat_adamw);
 - the current way, as the engine did it until 2026-11-30: one encoder pass per batch, each
   padded to its own length, with the 2-D attention mask (transformers checks it for padding),
   a check that the loss is finite and three `.item()` per step (each a wait for the device on
-  a GPU, free on a CPU).
+  a GPU, free on a CPU), clipping and fused AdamW over the parameters one by one.
 
 Each figure is the median over repeats of timed blocks of steps, run alternately (ours, then
 the current way) after a warm-up, with the spread (lowest-highest) beside it; a speed-up is the
@@ -41,7 +41,7 @@ from mpt_engine.encoding import Batch, collate
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.methods import build_method
 from mpt_engine.tasks import load_task
-from mpt_engine.train import LossLog, build_optimizer, training_step
+from mpt_engine.train import LossLog, build_optimizer, parameter_groups, training_step
 
 LAYOUT = dict(hidden_size=24, num_hidden_layers=12, num_attention_heads=12, intermediate_size=48)
 
@@ -67,7 +67,9 @@ def own_length(batch: Batch) -> Batch:
     )
 
 
-def setup(method_name: str):
+def setup(method_name: str, former: bool = False):
+    """The method on a CPU with its optimizer: the trainer's (build_optimizer: the PLM's
+    parameters flattened), or with `former` AdamW over the parameters one by one, as before."""
     config = RunConfig(
         method=method_name, shots=8, aux_size=500, data="synthetic", batch_size=1, prompt_length=4
     ).resolved()
@@ -87,7 +89,11 @@ def setup(method_name: str):
     )
     method = build_method(config, tokenizer, data, model=masked_lm)
     method.to(torch.device("cpu"))
-    optimizer = build_optimizer(method.model, config, torch.device("cpu"))
+    if former:
+        groups = parameter_groups(method.model, config.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=True)
+    else:
+        optimizer = build_optimizer(method, config, torch.device("cpu"))
     return config, data, method, optimizer
 
 
@@ -130,7 +136,9 @@ def current_step(method, optimizer, parts: tuple[Batch, ...]) -> tuple[float, ..
 
 def training_figures(method_name: str, steps: int, repeats: int) -> dict:
     _, _, method, optimizer = setup(method_name)
+    _, _, former, former_optimizer = setup(method_name, former=True)  # the same weights
     method.model.train()
+    former.model.train()
     generator = torch.Generator().manual_seed(0)
     joined = list(itertools.islice(method.training_batches(generator), steps))
     separate = [tuple(own_length(part) for part in batch.split()) for batch in joined]
@@ -144,10 +152,10 @@ def training_figures(method_name: str, steps: int, repeats: int) -> dict:
         return (time.perf_counter() - started) / len(joined)
 
     def current() -> float:
-        with former_mask(method.model):
+        with former_mask(former.model):
             started = time.perf_counter()
             for parts in separate:
-                current_step(method, optimizer, parts)
+                current_step(former, former_optimizer, parts)
             return (time.perf_counter() - started) / len(separate)
 
     ours(), current()  # warm-up
@@ -157,8 +165,8 @@ def training_figures(method_name: str, steps: int, repeats: int) -> dict:
         timings["current"].append(current())
     with OperationCount() as counted_ours:
         our_step(method, optimizer, LossLog(1, 1), 1, joined[0])
-    with OperationCount() as counted_current, former_mask(method.model):
-        current_step(method, optimizer, separate[0])
+    with OperationCount() as counted_current, former_mask(former.model):
+        current_step(former, former_optimizer, separate[0])
     return {
         "ms": summary(timings["ours"]),
         "current_ms": summary(timings["current"]),

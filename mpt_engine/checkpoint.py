@@ -20,7 +20,7 @@ _ARCHITECTURE_SUFFIXES = ("ForMaskedLM", "ForSequenceClassification")
 
 def save(method, tokenizer, folder: Path) -> None:
     """Write to a temporary folder, then rename: a checkpoint is complete or absent."""
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     # A fresh name, made here: nothing planted in a shared store can redirect these writes.
     partial = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
@@ -29,9 +29,23 @@ def save(method, tokenizer, folder: Path) -> None:
     config.architectures = [type(method.backbone).__name__]
     config.save_pretrained(partial / "backbone")
     tokenizer.save_pretrained(partial / "tokenizer")
-    save_model(method.model, str(partial / "model.safetensors"))
+    weights = str(partial / "model.safetensors")
+    save_file(owned_state(method.model), weights, metadata={"format": "pt"})
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
+
+
+def owned_state(model) -> dict:
+    """The model's weights on the CPU, each tied group under its first name, each tensor in
+    storage of its own: safetensors saves no view, and the PLM's parameters are views of
+    AdamW's buffers (flat_adamw). load_model matches the names kept to the model's ties."""
+    kept, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.device, tensor.data_ptr(), tensor.numel()) if tensor.numel() else name
+        if key not in seen:
+            seen.add(key)
+            kept[name] = tensor.to("cpu", copy=True)
+    return kept
 
 
 def tokenizer_folder(run_folder: Path) -> Path:

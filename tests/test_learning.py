@@ -4,7 +4,7 @@ import pytest
 
 from mpt_engine.events import DevEvaluated, RunFinished, TrainStep
 from mpt_engine.presets import build_config
-from mpt_engine.train import Trainer
+from mpt_engine.train import Trainer, parameter_groups
 
 
 @pytest.mark.parametrize("method", ["ft", "sp", "mpt"])
@@ -30,7 +30,7 @@ def test_loss_falls_and_accuracy_beats_chance(method):
 def test_no_weight_decay_on_biases_and_norms():
     trainer = Trainer(build_config("smoke", {"epochs": 1}, environ={}))
     trainer.setup()
-    decayed, plain = trainer.optimizer.param_groups
+    decayed, plain = parameter_groups(trainer.method.model, 0.01)
     assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
     names = {id(p): name for name, p in trainer.method.model.named_parameters()}
     plain_names = {names[id(p)] for p in plain["params"]}
@@ -39,3 +39,9 @@ def test_no_weight_decay_on_biases_and_norms():
     assert all(p.ndim >= 2 for p in decayed["params"])
     all_parameters = list(trainer.method.model.parameters())
     assert len(decayed["params"]) + len(plain["params"]) == len(all_parameters)
+    # AdamW holds the same two groups, the PLM's part of each in one flat parameter
+    held = trainer.optimizer.param_groups
+    assert [group["weight_decay"] for group in held] == [0.01, 0.0]
+    for group, expected in zip(held, (decayed, plain), strict=True):
+        assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in expected["params"])
+        assert len(group["params"]) < len(expected["params"])

@@ -240,7 +240,7 @@ def test_a_training_step_never_waits_for_the_device(tokenizer, method_name):
     config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
     method = build_method(config.resolved(), tokenizer, data)
     method.model.train()
-    optimizer = build_optimizer(method.model, config, torch.device("cpu"))
+    optimizer = build_optimizer(method, config, torch.device("cpu"))
     batch = next(iter(method.training_batches(torch.Generator().manual_seed(0))))
     batch = batch.bucketed(64, method.pad_id, 64)  # padding: transformers would check for it
     assert (batch.attention_mask == 0).any()
