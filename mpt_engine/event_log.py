@@ -21,6 +21,7 @@ from mpt_engine.events import RunFinished, RunStopped
 from mpt_engine.safe_files import NO_FOLLOW
 
 KEPT_FILES = 256  # the runs a screen follows, and more
+KEPT_BYTES = 64 * 2**20  # of the files read: a run killed while testing is never "ended"
 CHECK_BYTES = 64  # the bytes before the offset, compared to tell a replaced file
 ENDED = {RunFinished.kind, RunStopped.kind}  # an attempt's last event
 TAIL_BYTES = 16_384  # many times the longest event line but test_evaluated's
@@ -41,7 +42,8 @@ _lock = threading.Lock()
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Events of the run's latest attempt (from its last run_started on: the file keeps every
     attempt of a restarted run); a torn line (a writer killed mid-line) is ignored. An
-    unterminated last line counts when it parses: it may be a line being written."""
+    unterminated last line counts when it parses: it may be a line being written. The events
+    are shared with later reads of the file: do not change them."""
     try:
         handle = os.open(path, os.O_RDONLY | NO_FOLLOW)
     except OSError:
@@ -72,7 +74,7 @@ def _keep(key: str, parsed: _Parsed) -> None:
         _kept.pop(key, None)
         if not ended:
             _kept[key] = parsed
-            while len(_kept) > KEPT_FILES:
+            while len(_kept) > KEPT_FILES or sum(p.offset for p in _kept.values()) > KEPT_BYTES:
                 _kept.popitem(last=False)
 
 

@@ -5,11 +5,13 @@ one; a GPU launches per chunk of them, and the optimizer runs Python per tensor)
 gradient is allocated again at each step (benchmarks/RESULTS.md: 13% of a step's host time at
 XLM-R base's layout).
 
-Autograd adds each step's gradient into the views, so `zero_grad` zeroes the buffers; the
-other parameters' gradients are set to None as usual, so a parameter that gets no gradient
-(the translator without the KL term) is never updated. Only the PLM is flattened, but for its
-tied and largest parameters (flattenable): every step gives each of its parameters a
-gradient, and the prompt modules hold LSTMs, whose weights cuDNN packs in a buffer of its own.
+Autograd adds each step's gradient into the views, so `zero_grad` zeroes the buffers. A
+flattened parameter therefore always has a gradient (zero when it got none, which AdamW would
+still apply), so only the PLM is flattened, where every step of FT, SP, PCT and MPT gives
+each parameter a gradient; the other parameters' gradients are set to None as usual, so a
+parameter that gets none (the translator without the KL term) is never updated. The PLM's
+tied and largest parameters stay whole (flattenable), and so do the prompt modules: they hold
+LSTMs, whose weights cuDNN packs in a buffer of its own.
 """
 
 from __future__ import annotations
@@ -77,11 +79,13 @@ class FlatAdamW(torch.optim.AdamW):
             elif parameter.grad is not None:
                 parameter.grad.zero_()
 
-    def intact(self) -> bool:
-        """Whether every flattened parameter still is its view and has its gradient view: a
-        parameter moved or replaced (model.to, load_state_dict(assign=True)) or a gradient set
-        to None elsewhere would leave AdamW updating a buffer the model no longer reads."""
+    def intact(self, model: nn.Module) -> bool:
+        """Whether every flattened parameter is still the model's, still its view and still has
+        its gradient view: a parameter moved (model.to) or replaced (load_state_dict with
+        assign=True) or a gradient set to None elsewhere would leave AdamW updating a buffer
+        the model no longer reads."""
+        held = {id(parameter) for parameter in model.parameters()}
         return all(
-            parameter.grad is grad and parameter.data_ptr() == address
+            id(parameter) in held and parameter.grad is grad and parameter.data_ptr() == address
             for parameter, grad, address in self.views
         )

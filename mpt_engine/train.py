@@ -216,7 +216,7 @@ class Trainer:
                 if unreported.due():
                     yield from unreported.report()
             yield from unreported.report()
-            if not self.optimizer.intact():  # a bug of ours, never silent: it would stop learning
+            if not self.optimizer.intact(model):  # a bug of ours, never silent: no learning
                 raise RunFailed("internal error: the model's parameters left AdamW's buffers")
             dev = self._evaluate(self.data.dev, self.task.source_language, "dev").accuracy
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code

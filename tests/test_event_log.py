@@ -133,3 +133,16 @@ def test_only_runs_that_may_grow_are_kept(tmp_path):
         file.write(line("run_started", attempt=2))
     assert read_events(stopped) == [{"event": "run_started", "attempt": 2}]
     assert str(stopped) in event_log._kept
+
+
+def test_kept_files_are_bounded_in_bytes(tmp_path, monkeypatch):
+    """A run killed while testing never ends its file: the bytes kept are bounded all the same."""
+    monkeypatch.setattr(event_log, "_kept", event_log.OrderedDict())
+    steps = line("run_started") + b"".join(line("train_step", step=i) for i in range(100))
+    monkeypatch.setattr(event_log, "KEPT_BYTES", int(1.5 * len(steps)))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path in (first, second):
+        path.write_bytes(steps)
+        assert len(read_events(path)) == 101
+    assert list(event_log._kept) == [str(second)]
+    assert read_events(first) == whole_file(first)  # read afresh

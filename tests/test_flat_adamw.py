@@ -31,7 +31,7 @@ def train(flat: bool, steps: int = 6) -> Model:
     groups = parameter_groups(model, 0.1)
     if flat:
         optimizer = FlatAdamW(groups, model.plm.parameters(), lr=0.05, fused=True)
-        assert optimizer.intact()
+        assert optimizer.intact(model)
     else:
         optimizer = torch.optim.AdamW(groups, lr=0.05, fused=True)
     generator = torch.Generator().manual_seed(1)
@@ -44,7 +44,7 @@ def train(flat: bool, steps: int = 6) -> Model:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     if flat:
-        assert optimizer.intact() and len(optimizer.flat) == 2  # decayed and plain
+        assert optimizer.intact(model) and len(optimizer.flat) == 2  # decayed and plain
     return model
 
 
@@ -73,13 +73,26 @@ def test_the_gradients_are_views_of_one_buffer_and_are_zeroed_in_place():
     assert model.head.weight.grad is None  # outside the buffers: set to None as usual
 
 
+def test_intact_sees_a_parameter_replaced_or_a_gradient_dropped():
+    for breaks in (
+        lambda model: model.load_state_dict(model.state_dict(), assign=True),
+        lambda model: model.zero_grad(set_to_none=True),
+        lambda model: model.to(torch.float64),
+    ):
+        model = Model()
+        optimizer = FlatAdamW(parameter_groups(model, 0.1), model.plm.parameters(), lr=0.05)
+        assert optimizer.intact(model)
+        breaks(model)
+        assert not optimizer.intact(model)
+
+
 def test_a_parameter_moved_away_from_the_buffers_is_caught(monkeypatch):
     """If anything sets the PLM's gradients to None (model.zero_grad) or moves it, AdamW would
     update buffers the model no longer reads: the run fails at the end of the epoch instead of
     silently learning nothing."""
     trainer = Trainer(build_config("smoke", {"epochs": 1}, environ={}))
     trainer.setup()
-    assert trainer.optimizer.intact()
+    assert trainer.optimizer.intact(trainer.method.model)
     step = Trainer.autocast
 
     def autocast_then_break(self):
