@@ -44,11 +44,12 @@ class FlatAdamW(torch.optim.AdamW):
         chosen = {id(p) for p in flatten if (p.dtype, p.device) == kind}  # one buffer: one kind
         self.flat: list[nn.Parameter] = []
         self.views: list[tuple[nn.Parameter, torch.Tensor, int]] = []  # parameter, grad, address
-        self.others = [p for group in groups for p in group["params"] if id(p) not in chosen]
+        self.others: list[nn.Parameter] = []  # zeroed as torch does
         flat_groups = []
         for group in groups:
             inside = [p for p in group["params"] if id(p) in chosen]
             outside = [p for p in group["params"] if id(p) not in chosen]
+            self.others += outside
             flat_groups.append({**group, "params": self._gathered(inside) + outside})
         super().__init__(flat_groups, **options)
 
