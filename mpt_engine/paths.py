@@ -1,9 +1,9 @@
 """Every file and folder mpt writes to, in one place: where each lives is decided here and
 nowhere else.
 
-MPT_HOME (results, kept): runs/<run id>/, locks/<run id>.lock, slurm/ (submissions, task logs),
-data/paws15/. MPT_CACHE (regenerable): tokenizers/, tokens/, kshot/, models/. The state folder:
-the app's last launcher form."""
+MPT_HOME (results, kept): runs/<run id>/, locks/<run id>.lock, trash/, slurm/ (submissions,
+task logs), data/paws15/. MPT_CACHE (regenerable): tokenizers/, tokens/, kshot/, models/. The
+state folder: the app's last launcher form."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def home() -> Path:
 
 
 RUNS, LOCKS = "runs", "locks"  # below MPT_HOME; the store opens them without following links
+TRASH = "trash"  # below MPT_HOME: where `mpt results rm` and `mpt run --rerun` move runs
 
 
 def runs_dir() -> Path:
@@ -46,11 +47,6 @@ def exports_dir() -> Path:
     """Where the app writes exported tables unless told otherwise (not the current folder,
     which is often a git checkout)."""
     return home() / "exports"
-
-
-def trash_dir() -> Path:
-    """Where `mpt results rm` and `mpt run --rerun` move runs (delete it to reclaim the space)."""
-    return home() / "trash"
 
 
 def slurm_dir() -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -216,14 +217,17 @@ class RunStore:
             if not mine:
                 owner = self.owner(run_id) or "another process"
                 raise RunClaimed(f"run {run_id} is being trained by {owner}; stop it first")
-            trash = paths.trash_dir()
+            trash = self.home / paths.TRASH
             trash.mkdir(parents=True, exist_ok=True)
-            target = trash / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-            try:
-                folder.rename(target)
-            except OSError as error:
-                raise write_error(folder, error) from None
-        return target
+            stamp = f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            for attempt in itertools.count(1):  # a rerun and its rm can fall in the same second
+                target = trash / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+                try:
+                    folder.rename(target)
+                    return target
+                except OSError as error:
+                    if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise write_error(folder, error) from None
 
     def begin(self, run_id: str, config: dict[str, Any], record: dict[str, Any]) -> RunFolder:
         """Start (or restart, after an interruption) the run's folder; a finished run is kept.

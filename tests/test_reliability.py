@@ -497,6 +497,23 @@ def test_a_claimed_run_is_left_to_its_owner(tmp_path):
     assert store.status(config.run_id) == "new"
 
 
+def test_a_run_removed_twice_in_one_second_keeps_both_folders(tmp_path, monkeypatch):
+    """`mpt run --rerun` then `mpt results rm` in one process and one second (as CI did)."""
+    monkeypatch.setattr(time, "strftime", lambda _: "20261130T120000")
+    store = RunStore(tmp_path / "runs")
+    run_id = RunConfig(method="sp").run_id
+    for attempt in range(3):
+        store.begin(run_id, {"attempt": attempt}, {})
+        store.remove(run_id)
+    kept = sorted((tmp_path / "trash").iterdir())
+    assert [json.loads((folder / "config.json").read_text()) for folder in kept] == [
+        {"attempt": 0},
+        {"attempt": 1},
+        {"attempt": 2},
+    ]
+    assert not store.folder(run_id).exists()
+
+
 FIELDS = [name for name in RunConfig.__dataclass_fields__]
 VALUES = st.one_of(
     st.none(),
