@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from mpt_engine import record as records
@@ -48,6 +49,7 @@ def execute(
     execution: Execution | None = None,
     annotations: Mapping[str, Any] | None = None,
     warm: WarmCache | None = None,
+    replaced: Callable[[Path], None] | None = None,
 ) -> Iterator[Event]:
     """Train and test one run, writing config, record, events and result as they happen
     (and, with `execution.save_checkpoint`, the best state before the result). `annotations`
@@ -56,7 +58,9 @@ def execute(
 
     Data and model are loaded first, so bad input or a source that cannot be reached leaves
     nothing behind; then the run is claimed (RunClaimed when another process trains it or it
-    finished meanwhile). Failures are recorded as a final run_failed event and re-raised.
+    finished meanwhile). With `replaced` (`mpt run --rerun`), a finished run is trained again
+    instead: only now, claimed and ready to train, is its folder moved to the trash, and
+    `replaced` is told where. Failures are recorded as a final run_failed event and re-raised.
     """
     store, execution = store or RunStore(), execution or Execution()
     config = with_data_digest(config.resolved())  # the run's id names the data it reads
@@ -68,7 +72,9 @@ def execute(
         if not claimed:
             owner = store.owner(config.run_id) or "another process"
             raise RunClaimed(f"run {config.run_id} is being trained by {owner}")
-        if store.result(config.run_id) is not None:
+        if replaced is not None and os.path.lexists(store.folder(config.run_id) / "result.json"):
+            replaced(store.trash(config.run_id))  # readable or not: it is trained again
+        elif store.result(config.run_id) is not None:
             raise RunClaimed(f"run {config.run_id} finished meanwhile")
         yield from _train(trainer, store, execution, annotations or {})
 

@@ -208,23 +208,33 @@ class RunStore:
             os.close(handle)
 
     def remove(self, run_id: str) -> Path:
-        """Move a run's folder to the trash ($MPT_HOME/trash/<run id>-<time>), where nothing
-        is lost until the trash is deleted; RunClaimed while a process trains the run."""
-        folder = self.folder(run_id)
-        if folder.is_symlink() or not folder.is_dir():
-            raise InvalidInput(f"no run {run_id} in {self.root}")
+        """Move a run's folder to the trash (`trash`); RunClaimed while a process trains it."""
         with self.claim(run_id) as mine:
             if not mine:
                 owner = self.owner(run_id) or "another process"
                 raise RunClaimed(f"run {run_id} is being trained by {owner}; stop it first")
-            trash = self.home / paths.TRASH
-            trash.mkdir(parents=True, exist_ok=True)
-            stamp = f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            return self.trash(run_id)
+
+    def trash(self, run_id: str) -> Path:
+        """Move a run's folder, whose claim the caller holds, to $MPT_HOME/trash/<run id>-<time>
+        -<pid>[-n], where nothing is lost until the trash is deleted. Both folders are opened
+        without following links; a run that is not there (removed meanwhile) is InvalidInput."""
+        missing = InvalidInput(f"no run {run_id} in {self.root}")
+        folder = self.folder(run_id)
+        if folder.is_symlink() or not folder.is_dir():
+            raise missing
+        stamp = f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        with (
+            open_folder(self.home, [paths.RUNS]) as runs,
+            open_folder(self.home, [paths.TRASH], create=True) as trash,
+        ):
             for attempt in itertools.count(1):  # a rerun and its rm can fall in the same second
-                target = trash / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+                name = stamp if attempt == 1 else f"{stamp}-{attempt}"
                 try:
-                    folder.rename(target)
-                    return target
+                    os.rename(run_id, name, src_dir_fd=runs, dst_dir_fd=trash)
+                    return self.home / paths.TRASH / name
+                except FileNotFoundError:
+                    raise missing from None
                 except OSError as error:
                     if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                         raise write_error(folder, error) from None

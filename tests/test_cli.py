@@ -303,10 +303,15 @@ def test_rerun_and_rm_move_a_run_to_the_trash_and_never_touch_one_in_training(ca
     *_, first = mpt_json(capsys, *args)
     run_id, folder = first["run_id"], Path(os.environ["MPT_HOME"], "runs", first["run_id"])
     trash = Path(os.environ["MPT_HOME"], "trash")
+    code, _, err = mpt(capsys, *args[:-1], "--rerun", "--log", "nope")  # bad input: refused
+    assert code == 2 and "nope" in err and not trash.exists()  # before the run is moved
+    stored = (folder / "result.json").read_text()
+    (folder / "result.json").write_text(stored[:-9])  # unreadable: --rerun replaces it too
+    assert mpt(capsys, *args[:-1])[0] == 2
     *_, again = mpt_json(capsys, *args, "--save-checkpoint", "--rerun")
     assert again["run_id"] == run_id and (folder / "checkpoint").is_dir()  # trained again
     (kept,) = trash.iterdir()  # the first attempt, whole
-    assert json.loads((kept / "result.json").read_text())["run_id"] == run_id
+    assert (kept / "result.json").read_text() == stored[:-9]
 
     from mpt_engine.store import RunStore
 

@@ -28,7 +28,7 @@ from mpt_engine.launch import local_grid, run_grid
 from mpt_engine.methods import Losses, SoftPromptMethod
 from mpt_engine.presets import build_config
 from mpt_engine.results import load_runs, read_events, read_run
-from mpt_engine.safe_files import StoreWriteFailed, write_atomic
+from mpt_engine.safe_files import StoreWriteFailed, UnsafeStore, write_atomic
 from mpt_engine.store import RunStore
 from mpt_engine.train import LossLog
 from tests.helpers import mpt, mpt_json, runs_dir, tiny_bert
@@ -497,7 +497,7 @@ def test_a_claimed_run_is_left_to_its_owner(tmp_path):
     assert store.status(config.run_id) == "new"
 
 
-def test_a_run_removed_twice_in_one_second_keeps_both_folders(tmp_path, monkeypatch):
+def test_trash_names_never_collide_and_a_vanished_run_is_no_run(tmp_path, monkeypatch):
     """`mpt run --rerun` then `mpt results rm` in one process and one second (as CI did)."""
     monkeypatch.setattr(time, "strftime", lambda _: "20261130T120000")
     store = RunStore(tmp_path / "runs")
@@ -512,6 +512,23 @@ def test_a_run_removed_twice_in_one_second_keeps_both_folders(tmp_path, monkeypa
         {"attempt": 2},
     ]
     assert not store.folder(run_id).exists()
+    store.begin(run_id, {}, {})
+    with store.claim(run_id):  # a second `mpt results rm` came first
+        shutil.rmtree(store.folder(run_id))
+        with pytest.raises(InvalidInput, match="no run"):
+            store.trash(run_id)
+
+
+def test_a_trash_planted_as_a_link_is_refused_and_the_run_kept(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = RunConfig(method="sp").run_id
+    store.begin(run_id, {}, {})
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "trash").symlink_to(tmp_path / "outside")
+    with pytest.raises(UnsafeStore, match="symbolic link"):
+        store.remove(run_id)
+    assert (store.folder(run_id) / "config.json").is_file()
+    assert not list((tmp_path / "outside").iterdir())
 
 
 FIELDS = [name for name in RunConfig.__dataclass_fields__]

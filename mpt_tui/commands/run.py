@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,13 +78,7 @@ def run(
     config = for_device(config, device)  # precision auto resolved: the id of the stored run
 
     store = RunStore()
-    finished = store.result(config.run_id)
-    if finished is not None and rerun:
-        moved = store.remove(config.run_id)
-        error_console().print(
-            f"moved the finished run to {moved}; training it again", soft_wrap=True
-        )
-        finished = None
+    finished = None if rerun else store.result(config.run_id)
     if finished is not None:
         kept = (store.folder(config.run_id) / "checkpoint").is_dir()
         note = " (no checkpoint kept)" if save_checkpoint and not kept else ""
@@ -98,8 +93,13 @@ def run(
     from mpt_engine.runner import Execution, execute, failure, finished_result
     from mpt_tui.progress import RunProgress
 
+    def replaced(moved: Path) -> None:
+        error_console().print(
+            f"moved the finished run to {moved}; training it again", soft_wrap=True
+        )
+
     execution = Execution(device, compile_model, save_checkpoint, trackers_to_use(log))
-    events = execute(config, store, execution)
+    events = execute(config, store, execution, replaced=replaced if rerun else None)
     try:
         with contextlib.closing(events):  # an interrupted run records itself as interrupted
             if as_json:
