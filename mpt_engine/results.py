@@ -204,9 +204,11 @@ def parse_where(text: str) -> dict[str, str]:
     return where
 
 
-def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRun]:
+def select(
+    runs: Iterable[StoredRun], where: Mapping[str, str], strict: bool = False
+) -> list[StoredRun]:
     """Runs whose config (or status) matches every field=value; numbers compare as numbers, and
-    fields a run does not use match anything."""
+    fields a run does not use match anything unless `strict` (a selection that deletes)."""
     wanted = {}
     for key, value in where.items():
         if key == "status":
@@ -220,17 +222,19 @@ def select(runs: Iterable[StoredRun], where: Mapping[str, str]) -> list[StoredRu
                 parse_values(key, value, prefix=f"{key}=")
             )  # ranges like seed=1-3 allowed
     return [
-        run for run in runs if all(_matches(run, key, values) for key, values in wanted.items())
+        run
+        for run in runs
+        if all(_matches(run, key, values, strict) for key, values in wanted.items())
     ]
 
 
-def _matches(run: StoredRun, key: str, values: set) -> bool:
+def _matches(run: StoredRun, key: str, values: set, strict: bool) -> bool:
     if key == "status":
         return run.status in values
     value = run.config.get(key)
     # A field the run's method does not use (None) matches any value, so that a selection such
     # as aux_size=48 keeps the SP runs that MPT is compared with.
-    return value is None or value in values
+    return value in values or (value is None and not strict)
 
 
 def find_run(store: RunStore, reference: str) -> StoredRun:

@@ -325,6 +325,8 @@ def test_rerun_and_rm_move_a_run_to_the_trash_and_never_touch_one_in_training(ca
     assert code == 0 and f"removed {run_id}" in err and not folder.exists()
     assert len(list(trash.iterdir())) == 2
     assert mpt(capsys, "results", "rm")[0] == 2  # nothing named: refused
+    code, _, err = mpt(capsys, "results", "rm", "--status", "failed")  # nothing to clean up
+    assert code == 0 and "nothing removed" in err
 
 
 def test_the_rerun_line_of_a_local_data_run_works_as_printed(capsys, monkeypatch, shared_data):

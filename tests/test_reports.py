@@ -294,6 +294,9 @@ def test_where_selects_by_typed_values(store):
         "pct",
         "mpt",
     }
+    found, _ = load_runs(store)  # a selection that deletes (mpt results rm) keeps them out
+    strict = select(found, parse_where("shots=4,alpha=0.5"), strict=True)
+    assert {run.config["method"] for run in strict} == {"mpt"} and len(strict) == 15
     assert len(runs(store, "status=finished")) == 27
     with pytest.raises(InvalidInput, match="expected field=value"):
         parse_where("method")

@@ -64,7 +64,7 @@ Test = Annotated[
 ]
 
 
-def _runs(where: str | None, **fixed):
+def _runs(where: str | None, strict: bool = False, **fixed):
     import os
 
     from mpt_engine.config import stored_task
@@ -86,7 +86,7 @@ def _runs(where: str | None, **fixed):
     warn(warnings)
     selection = parse_where(where or "")
     selection.update({key: str(value) for key, value in fixed.items() if value is not None})
-    return select(runs, selection)
+    return select(runs, selection, strict)
 
 
 def _figure(figure, plot: Path | None, fmt: str) -> None:
@@ -221,16 +221,19 @@ def rm(
     ] = None,
     task: TaskOnly = None,
 ) -> None:
-    """Move runs to $MPT_HOME/trash (delete it to reclaim the space); never one that trains."""
+    """Move runs to $MPT_HOME/trash (delete it to reclaim the space); never one that trains.
+    --where removes only runs that set each field it names (method=sp,alpha=0.9 is no SP run)."""
     from mpt_engine.results import find_run
     from mpt_engine.store import RunStore
 
     store = RunStore()
     chosen = [find_run(store, reference) for reference in runs or []]
-    if where or status or task:
-        chosen += _runs(where, status=status, task=task)
-    if not chosen:
+    if not (chosen or where or status or task):
         raise InvalidInput("name the runs to remove, or select them with --where or --status")
+    if where or status or task:
+        chosen += _runs(where, strict=True, status=status, task=task)
+    if not chosen:
+        error_console().print("no run matches the selection; nothing removed", highlight=False)
     for run in {run.run_id: run for run in chosen}.values():
         moved = store.remove(run.run_id)
         error_console().print(f"removed {run.run_id} (kept in {moved})", soft_wrap=True)
