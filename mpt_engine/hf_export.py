@@ -15,6 +15,7 @@ DIR/README.md                        a model card: method, task, shots, seed, ac
 
 from __future__ import annotations
 
+import errno
 import json
 import secrets
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 from mpt_engine import checkpoint
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.safe_files import write_error
 from mpt_engine.store import RunStore
 from mpt_engine.tasks import Task, load_task
 
@@ -45,8 +47,9 @@ def export(run_folder: Path, out: Path, command: str) -> Path:
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # the front end says what was written
+    taken = InvalidInput(f"{out} exists and is not an empty folder; choose another")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidInput(f"{out} exists and is not an empty folder; choose another")
+        raise taken
     config, method = checkpoint.load(run_folder)
     result = RunStore(run_folder.parent).result(run_folder.name)  # read safely, checked
     if result is None:
@@ -66,6 +69,10 @@ def export(run_folder: Path, out: Path, command: str) -> Path:
         if out.exists():
             out.rmdir()
         partial.rename(out)
+    except OSError as error:
+        if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            raise taken from None  # another export wrote there meanwhile
+        raise write_error(out, error) from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return out

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
+from mpt_engine import hf_export
 from mpt_engine.config import RunConfig
 from mpt_engine.data import load_task_data
 from mpt_engine.languages import LABELS
@@ -80,7 +81,7 @@ def test_a_fine_tuned_run_exports_its_classifier_and_no_prompt(capsys, tmp_path)
         ((), 2, "is not an empty folder"),
     ],
 )
-def test_export_failures_are_one_line(capsys, tmp_path, extra, code, said):
+def test_export_failures_are_one_line(capsys, monkeypatch, tmp_path, extra, code, said):
     run_id = trained(capsys, "sp")
     out = tmp_path / "out"
     if code == 2:
@@ -90,3 +91,15 @@ def test_export_failures_are_one_line(capsys, tmp_path, extra, code, said):
     assert actual == code and said in err and len(err.strip().splitlines()) <= 2
     if code == 2:
         assert [path.name for path in out.iterdir()] == ["notes.txt"]  # nothing of it touched
+        late, card = tmp_path / "late", hf_export.model_card
+
+        def written_meanwhile(*args):  # by another `mpt export` to the same folder
+            late.mkdir(exist_ok=True)
+            (late / "theirs.txt").write_text("theirs")
+            return card(*args)
+
+        monkeypatch.setattr(hf_export, "model_card", written_meanwhile)
+        actual, _, err = mpt(capsys, "export", run_id, late)
+        assert actual == 2 and said in err and "Traceback" not in err
+        assert [path.name for path in late.iterdir()] == ["theirs.txt"]
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["home", "late", "out"]
