@@ -58,10 +58,10 @@ def build(
     from mpt_engine.device import resolve_device
 
     output = output or paws15_path()
+    target_device = resolve_device(device)  # a bad --device before a model is loaded
     tokenizer = backbone.load_pretrained(AutoTokenizer.from_pretrained, model, MODEL_HINT)
     translator = backbone.load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, model, MODEL_HINT)
     chosen = choose_pairs(source.pawsx(SOURCE_LANGUAGE), size, seed)
-    target_device = resolve_device(device)
     translator.to(target_device).eval()
     if hasattr(tokenizer, "src_lang"):
         tokenizer.src_lang = NLLB_CODES[SOURCE_LANGUAGE]

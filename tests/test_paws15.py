@@ -101,6 +101,10 @@ def test_build_writes_corpus_and_manifest_then_runs_use_it(capsys, translation_m
 
     code, _, err = mpt(capsys, *build)
     assert code == 0 and "already built" in err
+    for unreadable in ("garbage", "[1]"):  # a cache file of ours: built again, not a traceback
+        paws15_path().with_name("manifest.json").write_text(unreadable)
+        code, _, err = mpt(capsys, *build)
+        assert code == 0 and "wrote 24 pairs" in err and read_pairs(paws15_path()) == pairs
 
     events = mpt_json(
         capsys,

@@ -268,6 +268,8 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
             for device in on_a_cpu_machine
         ],
         (("data", "build-paws15", "--data", "foo"), {}, 2, "'foo' is not one of"),
+        (("data", "build-paws15", "--device", "foo"), {}, 2, "unknown device 'foo'"),
+        (("data", "build-paws15", "--seed", "-1"), {}, 2, "--seed must be at least 0"),
         (("grid", "--seeds", "1-5000", "--dry-run"), {}, 2, "1-5000: a range holds at most 1000"),
         (("results", "table", "--where", "seed=1-5000"), {}, 2, "seed=1-5000: a range holds"),
         (("results", "table", "--where", "seed=1-x"), {}, 2, "seed='1-x': expected integers"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,17 +43,27 @@ def build_paws15(
 
     if size < 1 or batch_size < 1 or beams < 1:
         raise InvalidInput("--size, --batch-size and --beams must be at least 1")
+    if seed < 0:
+        raise InvalidInput("--seed must be at least 0")
     kind = data or default_data()
     path = paws15_path()
     manifest = path.with_name("manifest.json")
-    if path.exists() and manifest.exists() and not force:
-        built = json.loads(manifest.read_text())
-        if (built.get("model"), built.get("seed"), built.get("size")) == (model, seed, size):
-            error_console().print(
-                f"PAWS-15 already built: {path} (use --force to rebuild)", highlight=False
-            )
-            return
+    if path.exists() and not force and _built_with(manifest) == (model, seed, size):
+        error_console().print(
+            f"PAWS-15 already built: {path} (use --force to rebuild)", highlight=False
+        )
+        return
     written = build(open_source(kind), model, size, seed, device, batch_size, beams, path)
     counts = json.loads(manifest.read_text())["languages"]
     summary = ", ".join(f"{lang} {count}" for lang, count in counts.items())
     error_console().print(f"wrote {size} pairs to {written} ({summary})", highlight=False)
+
+
+def _built_with(manifest: Path) -> tuple | None:
+    """The model, seed and size PAWS-15 was built with; None for a missing or unreadable
+    manifest (the corpus is then built again, which writes a new one)."""
+    with contextlib.suppress(OSError, ValueError):
+        built = json.loads(manifest.read_text())
+        if isinstance(built, dict):
+            return built.get("model"), built.get("seed"), built.get("size")
+    return None
