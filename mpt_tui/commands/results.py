@@ -67,12 +67,15 @@ Test = Annotated[
 def _runs(where: str | None, strict: bool = False, **fixed):
     import os
 
-    from mpt_engine.config import stored_task
+    from mpt_engine.config import is_task_file, stored_task
     from mpt_engine.results import load_runs, parse_where, select
     from mpt_engine.store import RunStore
+    from mpt_engine.tasks import task_file
 
     if fixed.get("task"):  # a task file is stored by its absolute path
-        fixed["task"] = stored_task(fixed["task"])
+        if not is_task_file(fixed["task"]):
+            task_file(fixed["task"])  # a built-in's name, or a typo named with the choices
+        fixed["task"] = stored_task(fixed["task"])  # a file may be gone: its runs are kept
     store = RunStore()
     if not store.root.is_dir():  # a typo in MPT_HOME is not an empty store
         what = "MPT_HOME" if os.environ.get("MPT_HOME") else "the run store"
