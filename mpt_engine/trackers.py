@@ -176,13 +176,18 @@ def replay(
 
 
 class TensorBoard:
-    """Event files under $MPT_HOME/tensorboard/<run id> (`tensorboard --logdir` that folder)."""
+    """Event files under $MPT_HOME/tensorboard/<run id> (`tensorboard --logdir` that folder):
+    the run's latest attempt, rerun or replay. TensorBoard merges every event file of a folder,
+    so the files of an earlier one are removed first (the store can replay them)."""
 
     def start(self, run_id: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> None:
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams
 
-        self.writer = SummaryWriter(str(paths.tensorboard_dir() / run_id))
+        folder = paths.tensorboard_dir() / run_id
+        for earlier in folder.glob("events.out.tfevents.*"):
+            earlier.unlink()
+        self.writer = SummaryWriter(str(folder))
         shown = {key: _scalar(value) for key, value in params.items()}
         for summary in hparams(shown | dict(tags), {"test/average": 0.0}):
             self.writer.file_writer.add_summary(summary)

@@ -126,6 +126,10 @@ def test_finished_runs_replay_from_the_store(capsys, tracker_homes):
     assert code == 0 and "replayed 1 finished runs into tensorboard, mlflow" in err
     scalars = tensorboard_scalars(finished.run_id)
     assert scalars["test/average"][0][1] == pytest.approx(finished.average)
+    assert mpt(capsys, "results", "export", "--to", "tensorboard")[0] == 0
+    assert tensorboard_scalars(finished.run_id) == scalars  # replaced, not merged: no doubles
+    steps = [step for step, _ in scalars["train/loss"]]
+    assert len(scalars["test/average"]) == 1 and steps == sorted(set(steps))
     from mlflow import MlflowClient
 
     client = MlflowClient()
