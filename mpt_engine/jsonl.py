@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mpt_engine.errors import InvalidInput, SourceUnavailable
+from mpt_engine.settled import settled
 
 MAX_LINE_CHARS = 1_000_000  # one JSON line; XNLI's longest is under 2,000
 MAX_TEXT_CHARS = 10_000  # one premise or hypothesis; XNLI's longest is under 1,000
@@ -66,7 +67,7 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> tuple[tuple[int, d
         status = os.stat(path)
     except OSError:
         status = None  # _read says why, in the user's words
-    if status is None or not stat.S_ISREG(status.st_mode):
+    if status is None or not stat.S_ISREG(status.st_mode) or not settled(status.st_mtime_ns):
         return tuple(_read(path, required))
     return _read_kept(str(path), required, (status.st_size, status.st_mtime_ns, status.st_ino))
 

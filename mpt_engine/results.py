@@ -23,6 +23,7 @@ from mpt_engine.grid import parse_values
 from mpt_engine.paths import cache_dir, cache_entry
 from mpt_engine.run_state import STORED, RunStatus
 from mpt_engine.safe_files import write_atomic
+from mpt_engine.settled import settled
 from mpt_engine.store import RUN_ID, RunStore, read_text
 from mpt_engine.tasks import task_of
 
@@ -112,8 +113,9 @@ def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
 
 # Finished runs parsed once. A finished run never changes, so its config, record and result are
 # kept in one file per store in the cache folder (MPT_CACHE/runs), each under the stat signature
-# of its folder and files: a fresh `mpt results list` reads a 10,000-run store with a listing, a
-# few stat calls per folder and one JSON file instead of 30,000 files. The file is only a
+# of its folder and files once they have settled (settled.py): a fresh `mpt results list` reads a
+# 10,000-run store with a listing, a few stat calls per folder and one JSON file instead of
+# 30,000 files. The file is only a
 # cache, never part of the store: a folder whose signature moved is read (and checked) again, a
 # damaged file is ignored, and without a writable cache folder the store is read without it.
 
@@ -150,7 +152,7 @@ class ParsedRuns:
                 kept["record"],
             )
         run = read_or_skip(folder, warnings)
-        if run is not None and run.status is RunStatus.FINISHED:
+        if run is not None and run.status is RunStatus.FINISHED and _settled(signature):
             self.entries[folder.name] = {
                 "signature": signature,
                 "config": run.config,
@@ -179,6 +181,10 @@ class ParsedRuns:
 def _signature(folder: Path) -> list:
     base = os.fspath(folder)
     return [stat_signature(path) for path in (base, *(os.path.join(base, n) for n in SIGNED))]
+
+
+def _settled(signature: list) -> bool:
+    return all(found is None or settled(found[0]) for found in signature)
 
 
 def stat_signature(path: str) -> list[int] | None:

@@ -1,10 +1,13 @@
 import json
+import os
+import time
 
 import pytest
 
 from mpt_engine.config import DataKind, RunConfig
 from mpt_engine.data import load_task_data
 from mpt_engine.data.aux import PAWSX_LANGUAGES, alignment_corpus, read_pairs
+from mpt_engine.data.files import content_hash
 from mpt_engine.data.local import LocalSource
 from mpt_engine.data.synthetic import SyntheticSource
 from mpt_engine.data.task import sample_per_class
@@ -170,13 +173,33 @@ def test_synthetic_task_data_runs_without_files():
     assert {pair.language for pair in data.aux} <= set(PAWSX_XNLI_LANGUAGES)
 
 
+def age(path, seconds: float = 60) -> None:
+    then = time.time_ns() - int(seconds * 1e9)
+    os.utime(path, ns=(then, then))
+
+
 def test_a_data_file_is_parsed_once_until_it_changes(tmp_path):
     """A worker reads the test sets once for all its runs; an edited file is read again."""
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": "x"}\n')
+    age(path)
     first = read_jsonl(path, ("a",))
     assert read_jsonl(path, ("a",)) is first
     path.write_text('{"a": "y"}\n\n{"a": "z"}\n')
     assert read_jsonl(path, ("a",)) == ((1, {"a": "y"}), (3, {"a": "z"}))
+
+
+def test_a_file_rewritten_within_one_clock_step_is_never_served_stale(tmp_path):
+    """The same size, inode and modification time (a rewrite within the file system's clock
+    step of the last read): what the caches key by. A file changed that recently is read."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": "x"}\n')
+    stat = path.stat()
+    before = read_jsonl(path, ("a",)), content_hash(path)
+    path.write_text('{"a": "y"}\n')
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_size) == (stat.st_ino, stat.st_size)
+    after = read_jsonl(path, ("a",)), content_hash(path)
+    assert after[0] == ((1, {"a": "y"}),) and after[1] != before[1]
     with pytest.raises(SourceUnavailable, match="missing data file"):
         read_jsonl(tmp_path / "gone.jsonl")

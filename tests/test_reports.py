@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import random
 from pathlib import Path
 
@@ -302,6 +303,28 @@ def test_where_selects_by_typed_values(store):
         parse_where("method")
     with pytest.raises(InvalidInput, match="unknown option colour"):
         runs(store, "colour=red")
+
+
+def test_finished_runs_are_kept_parsed_once_their_files_settle(tmp_path, monkeypatch):
+    """The parse cache of finished runs (MPT_CACHE/runs) keys each by its files' stat: a run
+    whose files changed within one clock step of being read is not kept, so a hand edit at the
+    same size and stat right after that read is still seen."""
+    import mpt_engine.results as results
+
+    store = RunStore(tmp_path / "runs")
+    run_id = add_run(store, dict.fromkeys(XNLI_LANGUAGES, 40.0), method="sp")
+    result = store.folder(run_id) / "result.json"
+    stat = result.stat()
+    assert load_runs(store)[0][0].average == 40.0
+    result.write_text(result.read_text().replace("40.0", "41.0"))  # by hand, the same size
+    os.utime(result, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_runs(store)[0][0].average == 41.0
+    then = stat.st_mtime_ns - 60 * 10**9  # settled: kept, and never read from its folder again
+    for path in (store.folder(run_id), *store.folder(run_id).iterdir()):
+        os.utime(path, ns=(then, then))
+    assert load_runs(store)[0][0].average == 41.0
+    monkeypatch.setattr(results, "read_or_skip", lambda *_: pytest.fail("read again"))
+    assert load_runs(store)[0][0].average == 41.0
 
 
 def test_time_estimates_scale_with_the_work_of_a_run():

@@ -1,6 +1,8 @@
 """Tasks as data: XNLI keeps its run ids, PAWS-X runs offline on the staged files, a user's own
 task file trains every method and fills the tables, and a bad task file names its bad key."""
 
+import os
+
 import pytest
 
 from mpt_engine.config import RunConfig
@@ -118,6 +120,18 @@ def test_a_bad_task_file_names_its_bad_key(change, message):
     values = yaml.safe_load(TASK_FILE) | change
     with pytest.raises(InvalidInput, match="task file t.yaml: " + message.replace("{", r"\{")):
         parse(values, "t.yaml")
+
+
+def test_a_task_file_edited_within_one_clock_step_is_read_again(tmp_path):
+    from tests.helpers import TASK_FILE
+
+    path = tmp_path / "colours.yaml"
+    path.write_text(TASK_FILE)
+    stat = path.stat()
+    assert load_task(str(path)).name == "colours"
+    path.write_text(TASK_FILE.replace("name: colours", "name: colorss"))  # the same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same stat
+    assert load_task(str(path)).name == "colorss"
 
 
 def test_a_task_reference_that_is_neither_is_one_line(capsys, tmp_path):

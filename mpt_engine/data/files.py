@@ -21,6 +21,7 @@ from mpt_engine.data.aux import PAWSX_LANGUAGES, paws15_path
 from mpt_engine.data.local import LocalSource
 from mpt_engine.errors import InvalidInput
 from mpt_engine.languages import SOURCE_LANGUAGE, TARGET_LANGUAGES
+from mpt_engine.settled import settled
 from mpt_engine.sources import DATA_DIR
 from mpt_engine.tasks import Task, load_task, task_file
 
@@ -85,6 +86,8 @@ def content_hash(path: Path) -> str:
                     digest.update(chunk)
         except OSError:
             return MISSING
+        if not settled(stat.st_mtime_ns):
+            return digest.hexdigest()
         _hashes[key] = digest.hexdigest()
     return _hashes[key]
 
