@@ -115,9 +115,9 @@ def load_runs(store: RunStore) -> tuple[list[StoredRun], list[str]]:
 # kept in one file per store in the cache folder (MPT_CACHE/runs), each under the stat signature
 # of its folder and files once they have settled (settled.py): a fresh `mpt results list` reads a
 # 10,000-run store with a listing, a few stat calls per folder and one JSON file instead of
-# 30,000 files. The file is only a
-# cache, never part of the store: a folder whose signature moved is read (and checked) again, a
-# damaged file is ignored, and without a writable cache folder the store is read without it.
+# 30,000 files. The file is only a cache, never part of the store: a folder whose signature
+# moved is read (and checked) again, a damaged file is ignored, and without a writable cache
+# folder the store is read without it.
 
 
 PARSED_VERSION = 1
