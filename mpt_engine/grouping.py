@@ -50,25 +50,18 @@ def run_settings(runs: Sequence[StoredRun]) -> list[str]:
 def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[str]) -> list[str]:
     """For each group, `field=value` where it departs from the most common value of a field that
     takes several values among the groups ("—" for none). A field a method does not use (None)
-    distinguishes nothing, nor does the data digest when each method reads its own files (MPT
-    its auxiliary corpus) and no two groups of a method differ in it."""
+    distinguishes nothing; nor does the data digest, which follows the shots (their k-shot
+    files) and the auxiliary corpus, unless the same configuration read other data (edited)."""
     configs = [group[0].config for group in groups]
-    digests: dict[Any, set] = {}
-    for config in configs:
-        digests.setdefault(config.get("method"), set()).add(config.get("data_digest"))
-    ignored = {
-        *shown,
-        "seed",
-        *(["data_digest"] if all(len(d) == 1 for d in digests.values()) else []),
-    }
-    # Runs that differ only in ignored fields (10,000 runs may be a handful of settings) are
+    # Groups that differ only in the seed (10,000 runs may be a handful of settings) are
     # labelled once.
-    kinds: Counter = Counter()
+    keys = [_setting(config, {"seed"}) for config in configs]
+    kinds = Counter(keys)
     first: dict[tuple, Mapping[str, Any]] = {}
-    keys = [_setting(config, ignored) for config in configs]
     for key, config in zip(keys, configs, strict=True):
-        kinds[key] += 1
         first.setdefault(key, config)
+    first = _edited_data_only(first)
+    ignored = {*shown, "seed"}
     common: dict[str, str] = {}
     for name in configs[0] if configs else ():
         values: Counter = Counter()
@@ -86,6 +79,19 @@ def distinguishing_settings(groups: Sequence[list[StoredRun]], shown: Sequence[s
         ]
         labels[key] = " ".join(departures) or "—"
     return [labels[key] for key in keys]
+
+
+def _edited_data_only(configs: Mapping[tuple, Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
+    """The configs with their data digest None where their configuration (all but seed and
+    digest) read one set of files only: what is left marks runs on edited data."""
+    same = {key: config_key(config, VARIANT_IGNORE) for key, config in configs.items()}
+    read: dict[str, set] = {}
+    for key, configuration in same.items():
+        read.setdefault(configuration, set()).add(configs[key].get("data_digest"))
+    return {
+        key: config if len(read[same[key]]) > 1 else {**config, "data_digest": None}
+        for key, config in configs.items()
+    }
 
 
 def _setting(config: Mapping[str, Any], ignored: set[str]) -> tuple:

@@ -15,6 +15,7 @@ from scipy import stats
 
 from mpt_engine.config import RunConfig
 from mpt_engine.errors import InvalidInput
+from mpt_engine.grouping import run_settings
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.paper import paper_comparison, paper_results, paper_table2_comparison
 from mpt_engine.reports import (
@@ -143,6 +144,24 @@ def test_a_data_digest_per_method_is_no_setting_but_two_in_one_method_are(tmp_pa
         "data_digest=bb",
         "data_digest=cc",
     }
+
+
+def test_a_data_digest_that_follows_the_shots_is_no_setting_and_the_best_is_marked(tmp_path):
+    """Each k reads its own k-shot file (and MPT its corpus), so local-data runs have a digest
+    per method and shots: no setting, and the bold still goes to the best of each k."""
+    store, rng = RunStore(tmp_path / "runs"), random.Random(2)
+    for shots in (1, 2):
+        for method, base in (("sp", 40), ("mpt", 45)):
+            for seed in (1, 2):
+                digest = f"{ord(method[0]):x}{shots}"
+                add_run(store, accuracies(rng, base), method=method, shots=shots, seed=seed,
+                        data_digest=digest)  # fmt: skip
+    table = table1(load_runs(store)[0])
+    assert "Setting" not in table.label_columns and len(table.rows) == 4
+    best = [[row.labels[1] for row in table.rows if row.cells[-1].best and row.labels[0] == k]
+            for k in ("1", "2")]  # fmt: skip
+    assert best == [["MPT"], ["MPT"]]
+    assert set(run_settings(load_runs(store)[0])) == {"—"}
 
 
 def test_compare_p_values_are_scipys(store):
