@@ -452,19 +452,38 @@ def test_full_disk_during_a_run_is_one_line_and_no_result(capsys, monkeypatch):
     assert read_run(folder).status == "failed"
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_interrupt_exits_130_and_leaves_the_run_incomplete(stop):
-    process = spawn("run", "--preset", "smoke", "--epochs", "300", "--json")
+LONG_RUN = ("run", "--preset", "smoke", "--epochs", "300", "--json")
+LONG_GRID = ("grid", "--preset", "smoke", "--methods", "sp", "--seeds", "1", "--epochs", "300")
+
+
+@pytest.mark.parametrize(
+    ("stop", "command"),
+    [
+        (signal.SIGINT, LONG_RUN),
+        (signal.SIGTERM, LONG_RUN),
+        (signal.SIGHUP, LONG_RUN),
+        (signal.SIGTERM, (*LONG_GRID, "--json")),
+        (signal.SIGINT, (*LONG_GRID, "--runs-per-gpu", "2", "--json")),
+    ],
+)
+def test_interrupt_exits_130_and_leaves_the_run_incomplete(stop, command):
+    process = spawn(*command)
     for line in process.stdout:
         if json.loads(line)["event"] == "train_step":
             process.send_signal(stop)
             break
-    _, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert err.strip().splitlines()[-1] == "error: interrupted"
     (folder,) = runs_dir().iterdir()
     assert not (folder / "result.json").exists()
     assert read_run(folder).status == "interrupted"
+    last = json.loads(out.strip().splitlines()[-1])  # --json ends with the run's last event
+    assert (last["event"], last["status"], last["run_id"]) == (
+        "run_failed",
+        "interrupted",
+        folder.name,
+    )
 
 
 def test_a_finished_run_is_never_reopened(capsys):

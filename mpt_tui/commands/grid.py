@@ -192,12 +192,21 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
     codes = []  # the exit codes of the failed runs
     if todo:
         updates = run_grid(configs, store, execution, slots, workers)
-        # closing(updates) stops children and records interrupted runs
-        with contextlib.closing(updates), _display(as_json, todo) as show:
-            for run_id, event in updates:
-                if event.kind == "run_failed":
-                    codes.append(event.exit_code)
-                show(run_id, event)
+        training: set[str] = set()  # begun and not ended: what an interrupt stops
+        try:  # closing(updates) stops children and records interrupted runs
+            with contextlib.closing(updates), _display(as_json, todo) as show:
+                for run_id, event in updates:
+                    if event.kind == "run_started":
+                        training.add(run_id)
+                    elif event.kind in ("result", "run_failed", "run_skipped"):
+                        training.discard(run_id)
+                    if event.kind == "run_failed":
+                        codes.append(event.exit_code)
+                    show(run_id, event)
+        except KeyboardInterrupt:
+            if as_json:  # each stopped run's last event, as mpt run --json ends
+                _show_interrupted(sorted(training), store)
+            raise
     if not as_json:
         _summary(configs, store)
     if codes:
@@ -205,6 +214,15 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
         )
         sys.exit(codes[0] if len(set(codes)) == 1 else ExitCode.RUN_FAILED)  # e.g. 3: offline
+
+
+def _show_interrupted(run_ids: list[str], store) -> None:
+    from mpt_engine.run_state import RunStatus
+    from mpt_engine.runner import failure
+
+    for run_id in run_ids:
+        if store.status(run_id) is RunStatus.INTERRUPTED:  # not one that ended meanwhile
+            print_json({"run_id": run_id, **failure(run_id, KeyboardInterrupt()).to_dict()})
 
 
 def _stored_result(store, run_id: str) -> dict | None:
