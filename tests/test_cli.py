@@ -176,9 +176,11 @@ def test_an_unreachable_hub_is_found_without_changing_the_environment(tmp_path):
 
 
 def test_a_grid_whose_source_is_offline_exits_with_the_sources_code(capsys):
-    code, _, err = mpt(capsys, "grid", "--preset", "smoke", "--methods", "sp", "--data", "hub")
+    code, out, err = mpt(capsys, "grid", "--preset", "smoke", "--methods", "sp", "--data", "hub")
     assert code == 3, err
     assert "2 of 2 runs failed" in err and "MPT_DATA_DIR" in err
+    statuses = [line.split()[1] for line in out.splitlines() if line.strip().startswith("sp-")]
+    assert statuses == ["failed", "failed"]  # the table says so too, though no folder began
 
 
 def test_help_lists_the_options(capsys):

@@ -190,6 +190,7 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
             if result is not None:
                 print_json({"run_id": config.run_id, "event": "result", **result})
     codes = []  # the exit codes of the failed runs
+    stopped: dict[str, str] = {}  # their status, also for those that never began a folder
     if todo:
         updates = run_grid(configs, store, execution, slots, workers)
         training: set[str] = set()  # begun and not ended: what an interrupt stops
@@ -202,13 +203,14 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
                         training.discard(run_id)
                     if event.kind == "run_failed":
                         codes.append(event.exit_code)
+                        stopped[run_id] = event.status
                     show(run_id, event)
         except KeyboardInterrupt:
             if as_json:  # each stopped run's last event, as mpt run --json ends
                 _show_interrupted(sorted(training), store)
             raise
     if not as_json:
-        _summary(configs, store)
+        _summary(configs, store, stopped)
     if codes:
         error_console().print(
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
@@ -234,15 +236,21 @@ def _stored_result(store, run_id: str) -> dict | None:
         return None  # unusable_runs said why
 
 
-def _summary(configs, store) -> None:
-    """The grid's runs as it ends, on stdout: each one's status and average accuracy."""
+def _summary(configs, store, stopped: dict[str, str]) -> None:
+    """The grid's runs as it ends, on stdout: each one's status and average accuracy. A run
+    refused before it began (a source offline) has no folder, so its status is the grid's."""
+    from mpt_engine.run_state import RunStatus
+
     table = _table()
     for name in ("run", "status", "avg"):
         table.add_column(name, no_wrap=True, justify="right" if name == "avg" else "left")
     for config in configs:
         result = _stored_result(store, config.run_id)
         average = "" if result is None else rounded(result["average"])
-        table.add_row(config.run_id, store.status(config.run_id, result), average)
+        status = store.status(config.run_id, result)
+        if status is RunStatus.NEW:
+            status = stopped.get(config.run_id, status)
+        table.add_row(config.run_id, status, average)
     output_console().print(table)
 
 
