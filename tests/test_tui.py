@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.geometry import Region
-from textual.widgets import Button, DataTable, Input, ProgressBar, Select, SelectionList
+from textual.widgets import Button, DataTable, Input, ProgressBar, Select, SelectionList, Static
 
 from mpt_engine.presets import build_config
 from mpt_engine.results import read_run
@@ -238,6 +238,10 @@ async def test_filter_and_table_one_and_export(finished_runs, tmp_path, monkeypa
         app.screen.query_one("#filter", Input).value = "seed=2"
         await pilot.pause()
         assert runs.row_count == 1
+        app.screen.query_one("#filter", Input).value = "seed=2-1"  # no rows it did not select
+        await pilot.pause()
+        note = str(app.screen.query_one("#runs-note", Static).render())
+        assert runs.row_count == 0 and note.startswith("filter: seed='2-1'"), note
         app.screen.query_one("#filter", Input).value = ""
         await pilot.pause()
         app.screen.query_one("#tabs").active = "tab-table1"

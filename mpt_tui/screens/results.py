@@ -85,6 +85,7 @@ class ResultsScreen(Screen):
         self.runs: list[StoredRun] = []
         self.selected: list[StoredRun] = []  # the filter's runs
         self.settings: dict[str, str] = {}  # run id -> what sets it apart among them
+        self.filter_problem: str | None = None  # why the filter selects nothing
         self.sort = ("started", False)
         self.page = 0
         self.tables: dict[str, ResultTable | None] = {}
@@ -136,12 +137,11 @@ class ResultsScreen(Screen):
     def rebuild(self) -> None:
         filter_input = self.query_one("#filter", Input)
         try:
-            runs = self.selected_runs()
-        except (MptError, ValueError) as problem:
-            filter_input.add_class("invalid")
-            filter_input.tooltip = in_app_words(problem)
-            return
-        filter_input.remove_class("invalid")
+            runs, self.filter_problem = self.selected_runs(), None
+        except (MptError, ValueError) as problem:  # no rows it did not select
+            runs, self.filter_problem = [], in_app_words(problem)
+        filter_input.set_class(self.filter_problem is not None, "invalid")
+        filter_input.tooltip = self.filter_problem
         self.selected = runs
         self.settings = dict(zip((run.run_id for run in runs), run_settings(runs), strict=True))
         self._fill_runs()
@@ -180,9 +180,11 @@ class ResultsScreen(Screen):
         for run in shown:
             table.add_row(*_run_cells(run, self.settings[run.run_id]), key=run.run_id)
         note = self.query_one("#runs-note", Static)
-        note.display = pages > 1
+        note.display = pages > 1 or self.filter_problem is not None
         note.update(
-            f"runs {first + 1:,}–{first + len(shown):,} of {len(ordered):,} · "
+            f"filter: {self.filter_problem}"
+            if self.filter_problem
+            else f"runs {first + 1:,}–{first + len(shown):,} of {len(ordered):,} · "
             f"page {self.page + 1} of {pages}: ] next, [ previous · / narrows the list"
         )
         if table.row_count:
