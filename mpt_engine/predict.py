@@ -3,18 +3,30 @@ exported in Hugging Face formats (hf_export)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from mpt_engine import checkpoint, hf_export
 from mpt_engine.config import Method
 from mpt_engine.data.examples import Example
-from mpt_engine.errors import InvalidInput
+from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.evaluate import predict_labels
-from mpt_engine.tasks import load_task
+from mpt_engine.tasks import Task, load_task, task_of
 from mpt_engine.train import resolve_device
 
 OTHER = "other"  # PCT's answer when the vocabulary argmax is no label word
+
+
+def trained_task(source: Path) -> Task:
+    """The task a run folder or an exported folder was trained on, read without its model."""
+    exported = hf_export.is_export(source)
+    path = source / (hf_export.PROMPT_CONFIG if exported else "config.json")
+    try:
+        values = json.loads(path.read_text())
+        return task_of(values["config"] if exported else values)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SourceUnavailable(f"{path}: unreadable ({error})") from None
 
 
 def predict(source: Path, pairs: Sequence[tuple[Example, str]], device: str = "cpu") -> list[str]:

@@ -58,11 +58,22 @@ def test_pawsx_offline_holds_the_shots_out_of_every_test(shared_data, monkeypatc
 
 
 def test_a_pawsx_run_ends_with_seven_languages_and_shows_in_its_table(
-    capsys, shared_data, monkeypatch
+    capsys, shared_data, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("MPT_DATA_DIR", str(shared_data))
     args = ("run", "--task", "pawsx", "--method", "mpt", "--shots", "4", "--preset", "smoke")
-    *_, result = mpt_json(capsys, *args, "--epochs", "2", "--json")
+    *_, result = mpt_json(capsys, *args, "--epochs", "2", "--save-checkpoint", "--json")
+    pairs = tmp_path / "pairs.jsonl"  # the task's own fields, as in its data files
+    pairs.write_text(
+        '{"sentence1": "Ein Satz.", "sentence2": "Ein anderer Satz.", "lang": "de"}\n'
+        '{"sentence1": "A sentence.", "sentence2": "Another one.", "lang": null}\n'
+    )
+    predicted = mpt_json(capsys, "predict", result["run_id"], "--file", pairs, "--json")
+    assert [row["lang"] for row in predicted] == ["de", "en"]
+    assert {row["label"] for row in predicted} <= {"different", "paraphrase"}
+    pairs.write_text('{"sentence1": "A sentence."}\n')
+    code, _, err = mpt(capsys, "predict", result["run_id"], "--file", pairs)
+    assert code == 2 and ":1: missing text field(s) sentence2; a line gives premise" in err
     assert result["run_id"].startswith("pawsx-mpt-k4-")
     assert list(result["per_language"]) == ["de", "en", "es", "fr", "ja", "ko", "zh"]
     table = mpt_json(capsys, "results", "table", "--task", "pawsx", "--format", "json")

@@ -38,16 +38,21 @@ def predict(
     ] = "en",
     file: Annotated[
         Path | None,
-        typer.Option(help="JSONL of pairs: premise, hypothesis and an optional lang per line"),
+        typer.Option(
+            help="JSONL of pairs: premise and hypothesis (or the task's own text fields, as in "
+            "its data files) and an optional lang per line"
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per pair")] = False,
 ) -> None:
-    """Predict entailment, neutral or contradiction for each pair."""
+    """Predict each pair's label in the run's task (XNLI: entailment, neutral or
+    contradiction)."""
     from mpt_engine.data.examples import Example
     from mpt_engine.hf_export import is_export
     from mpt_engine.jsonl import check_text, read_jsonl
     from mpt_engine.predict import predict as run_predict
+    from mpt_engine.predict import trained_task
     from mpt_engine.results import find_run
     from mpt_engine.store import RunStore
 
@@ -62,12 +67,11 @@ def predict(
             )
         ]
     else:
-        pairs = [
-            (Example(row["premise"], row["hypothesis"]), check_language(str(row.get("lang", lang))))
-            for _, row in read_jsonl(file, ("premise", "hypothesis"))
-        ]
+        rows = read_jsonl(file)  # a file that cannot be read, before the run is looked up
     exported = Path(run).expanduser()
     source = exported if is_export(exported) else find_run(RunStore(), run).folder
+    if file is not None:
+        pairs = _file_pairs(file, rows, lang, trained_task(source).fields)
     labels = run_predict(source, pairs, device)
     for (example, language), label in zip(pairs, labels, strict=True):
         if as_json:
@@ -81,3 +85,29 @@ def predict(
             )
         else:
             print(f"{label}\t{language}\t{example.premise}\t{example.hypothesis}")
+
+
+def _file_pairs(file: Path, rows, lang: str, fields: tuple[str, ...]) -> list:
+    """Each line's pair, by premise and hypothesis or by the task's own text fields, and its
+    language (the line's lang, else --lang)."""
+    from mpt_engine.data.examples import Example
+    from mpt_engine.jsonl import check_text
+
+    pairs = []
+    for number, row in rows:
+        where = f"{file}:{number}"
+        names = ("premise", "hypothesis") if "premise" in row else fields
+        missing = [name for name in names if not isinstance(row.get(name), str)]
+        if missing:
+            raise InvalidInput(
+                f"{where}: missing text field(s) {', '.join(missing)}; a line gives premise and "
+                f"hypothesis, or {' and '.join(fields)}"
+            )
+        texts = [check_text(row[name], f"{where}: {name}") for name in names]
+        language = lang if row.get("lang") is None else row["lang"]
+        if not isinstance(language, str):
+            raise InvalidInput(f"{where}: lang must be a language code such as de")
+        pairs.append(
+            (Example(texts[0], texts[1] if len(texts) > 1 else ""), check_language(language))
+        )
+    return pairs
