@@ -203,6 +203,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def preset_settings(preset: str | None, environ: Mapping[str, str] = os.environ) -> dict:
+    """A preset's run settings as its runs get them: local data when MPT_DATA_DIR is set."""
+    values: dict[str, Any] = dict(PRESETS[preset].settings) if preset else {}
+    if default_data(environ) is DataKind.LOCAL:
+        values["data"] = DataKind.LOCAL
+    return values
+
+
 def build_config(
     preset: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -213,9 +221,7 @@ def build_config(
     `auto_precision` as in RunConfig.resolved."""
     if preset is not None and preset not in PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values: dict[str, Any] = dict(PRESETS[preset].settings) if preset else {}
-    if default_data(environ) is DataKind.LOCAL:
-        values["data"] = DataKind.LOCAL
+    values = preset_settings(preset, environ)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = RunConfig(**values).resolved(auto_precision)
     check_sources(config, environ)

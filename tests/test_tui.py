@@ -339,7 +339,10 @@ async def test_submit_to_slurm_follow_and_cancel(monkeypatch, slurm):
         assert not list(RunStore().root.glob("*/result.json"))
 
 
-async def test_a_preset_says_what_it_runs():
+@pytest.mark.parametrize("data", ["synthetic", "local"])
+async def test_a_preset_says_what_it_runs(data, request, monkeypatch):
+    if data == "local":  # MPT_DATA_DIR: the preset's runs read the local files
+        monkeypatch.setenv("MPT_DATA_DIR", str(request.getfixturevalue("shared_data")))
     app = MptApp()
     async with app.run_test(size=SIZE) as pilot:
         summary = app.screen.query_one("#preset-summary")
@@ -348,7 +351,7 @@ async def test_a_preset_says_what_it_runs():
         await pilot.pause()
         assert summary.display
         said = str(summary.render())
-        assert said == "smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, synthetic data, 3 epochs"
+        assert said == f"smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, {data} data, 3 epochs"
         assert "4 runs" in str(app.screen.query_one("#plan").render())
 
 

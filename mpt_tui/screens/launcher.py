@@ -18,7 +18,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Select
 from mpt_engine.config import PAPER_SHOTS, Method, RunConfig, options
 from mpt_engine.errors import InvalidInput, MptError
 from mpt_engine.grid import expand, parse_values
-from mpt_engine.presets import PRESETS
+from mpt_engine.presets import PRESETS, preset_settings
 from mpt_engine.store import pending_runs
 from mpt_tui import state
 from mpt_tui.render import duration
@@ -391,9 +391,10 @@ class LauncherScreen(Screen):
 
 def preset_summary(name: str) -> Text:
     """`smoke: sp, mpt × k=4 × seeds 1,2 — tiny model, synthetic data, 3 epochs`, from the
-    engine's presets: the grid's lists, then its run settings (else its description)."""
+    engine's presets: the grid's lists, then its run settings as its runs get them (local data
+    when MPT_DATA_DIR is set), else its description."""
     grid = PRESETS[name]
-    settings = grid.settings
+    settings = preset_settings(name)
     axes = [_axis(field, values) for field, values in grid.lists.items()]
     if len(grid.variants) > 1:
         axes.append(f"{len(grid.variants)} variants")
