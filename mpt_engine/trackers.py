@@ -46,15 +46,16 @@ class Tracker(Protocol):
     def finish(self, status: str) -> None: ...
 
 
-def parse_trackers(text: str | None) -> tuple[str, ...]:
-    """`tensorboard,mlflow` -> ("tensorboard", "mlflow"); InvalidInput for an unknown one."""
+def parse_trackers(text: str | None, field: str = "log") -> tuple[str, ...]:
+    """`tensorboard,mlflow` -> ("tensorboard", "mlflow"); InvalidInput for an unknown one,
+    naming the option (`field`) that gave it."""
     names = tuple(dict.fromkeys(n.strip() for n in (text or "").split(",") if n.strip()))
     unknown = [name for name in names if name not in EXTRAS]
     if unknown:
         allowed = ", ".join(EXTRAS)
         raise InvalidInput(
-            f"unknown tracker {unknown[0]!r} in {{log}}; choose from {allowed}",
-            field="log",
+            f"unknown tracker {unknown[0]!r} in {{{field}}}; choose from {allowed}",
+            field=field,
             value=text,
             allowed=allowed,
         )

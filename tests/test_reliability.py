@@ -279,6 +279,7 @@ def bad_inputs(data_copy: Path, tmp_path: Path, run_id: str):
         (("results", "table", "--where", "colour=red"), {}, 2, "unknown option colour"),
         (("results", "table", "--format", "xls"), {}, 2, "unknown format 'xls'"),
         (("results", "list", "--task", "nope"), {}, 2, "unknown --task 'nope'; choose pawsx"),
+        (("results", "export", "--to", "foo"), {}, 2, "unknown tracker 'foo' in --to; choose"),
         (("results", "table", "--task", "/etc/passwd"), {}, 2, "unknown --task '/etc/passwd'"),
         *(
             ((*SP_RUN, "--seed", str(seed), "--json"), {"MPT_HOME": str(home)}, 2, "symbolic link")

@@ -33,11 +33,12 @@ LogTo = Annotated[
 ]
 
 
-def trackers_to_use(text: str | None) -> tuple[str, ...]:
-    """The trackers --log names that are installed; one warning for each that is not."""
+def trackers_to_use(text: str | None, field: str = "log") -> tuple[str, ...]:
+    """The trackers --log (or the option `field`) names that are installed; one warning for
+    each that is not."""
     from mpt_engine.trackers import missing_extras, parse_trackers
 
-    names = parse_trackers(text)
+    names = parse_trackers(text, field)
     missing = missing_extras(names)
     warn(f"{name} is not installed (pip install 'mpt[{name}]'): not logged" for name in missing)
     return tuple(name for name in names if name not in missing)

@@ -201,7 +201,7 @@ def export(
     from mpt_engine.run_state import RunStatus
     from mpt_engine.trackers import replay
 
-    names = trackers_to_use(to)
+    names = trackers_to_use(to, "to")
     if not names:
         raise SourceUnavailable(f"no tracker of {{to}} {to} is installed")
     runs = [run for run in _runs(where, task=task) if run.status is RunStatus.FINISHED]
