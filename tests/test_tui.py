@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import csv
 import json
 import os
 import re
@@ -596,7 +597,7 @@ async def test_returning_to_the_results_never_lands_in_a_text_field(finished_run
         assert app.screen.query_one("#compare-a", Input).value == ""  # e was not typed
 
 
-async def test_a_long_runs_list_is_drawn_a_page_at_a_time_and_sorted_whole():
+async def test_a_long_runs_list_is_drawn_a_page_at_a_time_and_sorted_whole(tmp_path):
     from benchmarks.store_scale import build
     from mpt_tui.screens.results import PAGE_ROWS
 
@@ -615,3 +616,10 @@ async def test_a_long_runs_list_is_drawn_a_page_at_a_time_and_sorted_whole():
         table.move_cursor(column=3)  # seed
         await pilot.press("s", "s")  # by seed, then the other way: over all 250 runs
         assert [str(table.get_row_at(row)[3]) for row in range(2)] == ["250", "249"]
+        await pilot.press("e")  # the export keeps the order on screen
+        target = tmp_path / "runs.csv"
+        app.screen.query_one("#export-path", Input).value = str(target)
+        await pilot.click("#export-write")
+        await pilot.pause()
+        rows = list(csv.DictReader(target.read_text().splitlines()))
+        assert len(rows) == 250 and [row["Seed"] for row in rows[:3]] == ["250", "249", "248"]

@@ -171,8 +171,7 @@ class ResultsScreen(Screen):
         for name in RUN_COLUMNS:  # the sorted column says which way
             arrow = (" ▼" if reverse else " ▲") if name == column else ""
             table.add_column(name + arrow, key=name)
-        key, settings = SORT_KEYS[column], self.settings
-        ordered = sorted(self.selected, key=lambda r: key(r, settings[r.run_id]), reverse=reverse)
+        ordered = self.ordered()
         pages = max(1, -(-len(ordered) // PAGE_ROWS))
         self.page = min(self.page, pages - 1)
         first = self.page * PAGE_ROWS
@@ -190,6 +189,12 @@ class ResultsScreen(Screen):
         if table.row_count:
             table.move_cursor(row=min(cursor.row, table.row_count - 1), column=cursor.column)
         self.refresh_bindings()
+
+    def ordered(self) -> list[StoredRun]:
+        """The selected runs in the order on screen."""
+        column, reverse = self.sort
+        key, settings = SORT_KEYS[column], self.settings
+        return sorted(self.selected, key=lambda r: key(r, settings[r.run_id]), reverse=reverse)
 
     def action_page(self, step: int) -> None:
         self.page = max(0, self.page + step)
@@ -300,7 +305,7 @@ class ResultsScreen(Screen):
 
     def action_export(self) -> None:
         tab = self.query_one("#tabs", TabbedContent).active
-        table = runs_table(self.selected) if tab == "tab-runs" else self.tables.get(tab)
+        table = runs_table(self.ordered()) if tab == "tab-runs" else self.tables.get(tab)
         if table is None:
             self.notify("nothing to export in this tab", severity="warning")
             return
