@@ -54,7 +54,7 @@ def test_predict_a_single_pair_in_a_language_outside_xnli(capsys):
         "--hypothesis",
         "Paka yuko macho.",
         "--lang",
-        "ko",
+        "KO",  # codes are case-insensitive: ko
     )
     assert code == 0
     label, language, premise, hypothesis = out.rstrip("\n").split("\t")

@@ -11,16 +11,18 @@ import typer
 from mpt_engine.errors import InvalidInput
 from mpt_tui.commands.common import print_json
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+LANGUAGE_CODE = re.compile(r"^([a-zA-Z]{2,3})([-_][A-Za-z0-9]{2,8})?$")
 
 
 def check_language(code: str) -> str:
-    """A language code such as de, yue or pt-BR (any language: MPT reads it with p^T)."""
-    if not LANGUAGE_CODE.match(code):
+    """A language code such as de, yue or pt-BR (any language: MPT reads it with p^T), its
+    language in lower case as the tasks name them (EN is en: English, read with p^S)."""
+    found = LANGUAGE_CODE.match(code)
+    if not found:
         raise InvalidInput(
             f"unknown language code {code!r}; expected an ISO code such as de or pt-BR"
         )
-    return code
+    return found[1].lower() + (found[2] or "")
 
 
 def predict(
@@ -58,7 +60,7 @@ def predict(
 
     if (file is None) == (premise is None or hypothesis is None):
         raise InvalidInput("give either --premise and --hypothesis, or --file")
-    check_language(lang)
+    lang = check_language(lang)
     if file is None:
         pairs = [
             (
