@@ -11,6 +11,7 @@ import typer
 from mpt_engine.errors import InvalidInput
 from mpt_tui.commands.common import print_json
 
+PAIR = ("premise", "hypothesis")  # what a line of --file gives, whatever the task
 LANGUAGE_CODE = re.compile(r"^([a-zA-Z]{2,3})([-_][A-Za-z0-9]{2,8})?$")
 
 
@@ -98,12 +99,13 @@ def _file_pairs(file: Path, rows, lang: str, fields: tuple[str, ...]) -> list:
     pairs = []
     for number, row in rows:
         where = f"{file}:{number}"
-        names = ("premise", "hypothesis") if "premise" in row else fields
+        names = PAIR if "premise" in row else fields
         missing = [name for name in names if not isinstance(row.get(name), str)]
         if missing:
+            either = "" if fields == PAIR else f", or {' and '.join(fields)}"
             raise InvalidInput(
                 f"{where}: missing text field(s) {', '.join(missing)}; a line gives premise and "
-                f"hypothesis, or {' and '.join(fields)}"
+                f"hypothesis{either}"
             )
         texts = [check_text(row[name], f"{where}: {name}") for name in names]
         language = lang if row.get("lang") is None else row["lang"]
