@@ -14,6 +14,7 @@ import typer
 
 from mpt_engine.config import TRAINING
 from mpt_engine.errors import ExitCode, InvalidInput
+from mpt_engine.events import RunStopped
 from mpt_engine.presets import PRESETS
 from mpt_engine.run_state import UNFINISHED, RunStatus
 from mpt_engine.store import RunStore, pending_runs
@@ -189,8 +190,7 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
             result = None if config.run_id in pending else _stored_result(store, config.run_id)
             if result is not None:
                 print_json({"run_id": config.run_id, "event": "result", **result})
-    codes = []  # the exit codes of the failed runs
-    stopped: dict[str, str] = {}  # their status, also for those that never began a folder
+    failed: dict[str, RunStopped] = {}  # also those that never began a folder
     if todo:
         updates = run_grid(configs, store, execution, slots, workers)
         training: set[str] = set()  # begun and not ended: what an interrupt stops
@@ -202,15 +202,15 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
                     elif event.kind in ("result", "run_failed", "run_skipped"):
                         training.discard(run_id)
                     if event.kind == "run_failed":
-                        codes.append(event.exit_code)
-                        stopped[run_id] = event.status
+                        failed[run_id] = event
                     show(run_id, event)
         except KeyboardInterrupt:
             if as_json:  # each stopped run's last event, as mpt run --json ends
                 _show_interrupted(sorted(training), store)
             raise
     if not as_json:
-        _summary(configs, store, stopped)
+        _summary(configs, store, failed)
+    codes = [event.exit_code for event in failed.values()]
     if codes:
         error_console().print(
             f"{len(codes)} of {todo} runs failed; run the same command to retry them"
@@ -219,7 +219,6 @@ def _run_here(configs, store, execution, slots, workers, as_json) -> None:
 
 
 def _show_interrupted(run_ids: list[str], store) -> None:
-    from mpt_engine.run_state import RunStatus
     from mpt_engine.runner import failure
 
     for run_id in run_ids:
@@ -236,11 +235,9 @@ def _stored_result(store, run_id: str) -> dict | None:
         return None  # unusable_runs said why
 
 
-def _summary(configs, store, stopped: dict[str, str]) -> None:
+def _summary(configs, store, failed: dict[str, RunStopped]) -> None:
     """The grid's runs as it ends, on stdout: each one's status and average accuracy. A run
     refused before it began (a source offline) has no folder, so its status is the grid's."""
-    from mpt_engine.run_state import RunStatus
-
     table = _table()
     for name in ("run", "status", "avg"):
         table.add_column(name, no_wrap=True, justify="right" if name == "avg" else "left")
@@ -248,8 +245,8 @@ def _summary(configs, store, stopped: dict[str, str]) -> None:
         result = _stored_result(store, config.run_id)
         average = "" if result is None else rounded(result["average"])
         status = store.status(config.run_id, result)
-        if status is RunStatus.NEW:
-            status = stopped.get(config.run_id, status)
+        if status is RunStatus.NEW and config.run_id in failed:
+            status = failed[config.run_id].status
         table.add_row(config.run_id, status, average)
     output_console().print(table)
 

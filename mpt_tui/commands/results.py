@@ -231,9 +231,10 @@ def rm(
 
     store = RunStore()
     chosen = [find_run(store, reference) for reference in runs or []]
-    if not (chosen or where or status or task):
+    selecting = bool(where or status or task)
+    if not (chosen or selecting):
         raise InvalidInput("name the runs to remove, or select them with --where or --status")
-    if where or status or task:
+    if selecting:
         chosen += _runs(where, strict=True, status=status, task=task)
     if not chosen:
         error_console().print("no run matches the selection; nothing removed", highlight=False)
