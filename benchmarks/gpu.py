@@ -1,23 +1,29 @@
-"""What a lent GPU answers in one device call (benchmarks/device.sh runs it after bench.py):
+"""What a lent GPU answers in one device call (benchmarks/device.sh runs each stage on its
+own, with its own time limit):
 
-- how busy the GPU is during an MPT step at XLM-R base's shape (a profiler trace: the kernels'
-  time over the step's wall time; the trace lands in $OUT for chrome://tracing or Perfetto);
-- what `--compile` buys: the step time with torch.compile (CUDA graphs on a GPU, batches padded
-  to multiples of 32 tokens as the trainer pads them), and the seconds its warm-up took;
-- what several runs on one GPU buy (`mpt grid --runs-per-gpu N`): N processes training MPT
-  steps at once, their steps per second together, for N in 1, 2, 4, 8.
+- `busy`: how busy the GPU is during an MPT step at XLM-R base's shape: the union of the CUDA
+  kernels' and copies' intervals over the wall time of 3 profiled steps; their trace lands in
+  $OUT (gzipped, for chrome://tracing or Perfetto);
+- `compile`: what `--compile` buys: the step time with torch.compile (CUDA graphs on a GPU,
+  batches padded to multiples of 32 tokens as the trainer pads them), and the seconds its
+  warm-up took;
+- `sweep`: what several runs on one GPU buy (`mpt grid --runs-per-gpu N`): N processes
+  training MPT steps at once, their steps per second together.
 
-    python benchmarks/gpu.py [--shape xlmr-base] [--steps 20] [--workers 1,2,4,8] [--no-compile]
+    python benchmarks/gpu.py busy|compile|sweep [--shape xlmr-base] [--steps 20] [--workers 4]
 
-Prints a table, then one JSON line. On a CPU it runs too (a rehearsal: small --steps), without
-the busy fraction.
+Each stage prints its figures as one JSON line the moment they are measured (and appends it
+to $OUT/figures.jsonl). On a CPU it runs too (a rehearsal: small --steps), without the busy
+fraction.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import gzip
+import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +39,7 @@ from benchmarks.bench import (
     alignment_pairs,
     bench_tokenizer,
     data_root,
+    emit,
     mpt_method,
 )
 from mpt_engine.data.examples import TaskData
@@ -90,7 +97,9 @@ def synchronize(device: torch.device) -> None:
 
 
 def busy_fraction(steps: Steps, count: int, out: Path) -> dict:
-    """The kernels' time over the wall time of `count` profiled steps (after a warm-up)."""
+    """The device's busy time over the wall time of `count` profiled steps (after a warm-up):
+    the union of the CUDA rows' intervals (kernels, copies, sets), each counted once."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     steps.run(3)
@@ -98,12 +107,33 @@ def busy_fraction(steps: Steps, count: int, out: Path) -> dict:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
     with profile(activities=activities) as trace:
         seconds = steps.run(count)
-    trace.export_chrome_trace(str(out / "mpt-step-trace.json"))
-    kernel_us = sum(event.self_device_time_total for event in trace.key_averages())
+    exported = out / "mpt-step-trace.json"
+    trace.export_chrome_trace(str(exported))
+    with exported.open("rb") as plain, gzip.open(f"{exported}.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    exported.unlink()
+    device_rows = [
+        (event.time_range.start, event.time_range.end)
+        for event in trace.events()
+        if event.device_type == DeviceType.CUDA
+    ]
     return {
         "step_ms": round(1000 * seconds / count, 2),
-        "gpu_busy_fraction": round(kernel_us / (seconds * 1e6), 3) if gpu else None,
+        "gpu_busy_fraction": round(covered(device_rows) / (seconds * 1e6), 3) if gpu else None,
+        "device_rows": len(device_rows),
+        "trace_mb": round(Path(f"{exported}.gz").stat().st_size / 2**20, 2),
     }
+
+
+def covered(intervals: list[tuple[float, float]]) -> float:
+    """The length of the union of intervals: overlapping rows (a kernel and its copy, two
+    streams) count once."""
+    total, reached = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def compiled_step(shape: str, count: int, device: torch.device) -> dict:
@@ -126,22 +156,26 @@ def worker(shape: str, count: int) -> None:
 
 def sweep(shape: str, workers: int, count: int) -> float:
     """Steps per second of `workers` processes training at once on this machine's device."""
-    command = [sys.executable, __file__, "--worker", "--shape", shape, "--steps", str(count)]
+    command = [sys.executable, __file__, "worker", "--shape", shape, "--steps", str(count)]
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", threads))
     processes = [
         subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         for _ in range(workers)
     ]
-    for process in processes:
-        if process.stdout.readline().strip() != "ready":
-            raise SystemExit(f"a worker failed to start (exit code {process.wait()})")
-    for process in processes:
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    seconds = [float(process.stdout.readline()) for process in processes]
-    for process in processes:
-        process.wait()
+    try:
+        for process in processes:
+            if process.stdout.readline().strip() != "ready":
+                raise SystemExit(f"a worker failed to start (exit code {process.wait()})")
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        seconds = [float(process.stdout.readline()) for process in processes]
+    finally:  # a failed worker ends the sweep: none is left waiting for its start
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
     return workers * count / max(seconds)
 
 
@@ -149,55 +183,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("stage", choices=["busy", "compile", "sweep", "worker"])
     parser.add_argument("--shape", choices=list(SHAPES), default="xlmr-base")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per figure")
-    parser.add_argument("--workers", default="1,2,4,8", help="process counts of the sweep")
-    parser.add_argument("--no-compile", action="store_true", help="skip the compiled step")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help="processes of the sweep")
     args = parser.parse_args()
-    if args.worker:
+    if args.stage == "worker":
         worker(args.shape, args.steps)
         return
     device = resolve_device("auto")
-    out = Path(os.environ.get("OUT") or "/tmp")
-    result = {
+    named = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "shape": args.shape,
-        **busy_fraction(Steps(args.shape, device), args.steps, out),
     }
-    if not args.no_compile:
-        result |= compiled_step(args.shape, args.steps, device)
-    rates = {n: sweep(args.shape, n, args.steps) for n in map(int, args.workers.split(","))}
-    result["steps_per_s_by_workers"] = {str(n): round(rate, 3) for n, rate in rates.items()}
-    single = rates.get(1)
-    if single:
-        result["speedup_by_workers"] = {str(n): round(r / single, 2) for n, r in rates.items()}
-    report(result)
-    print(json.dumps(result))
-
-
-def report(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(stderr=True)
-    busy = result["gpu_busy_fraction"]
-    console.print(
-        f"MPT step at {result['shape']} on {result['device']}: {result['step_ms']:.1f} ms"
-        + ("" if busy is None else f", GPU busy {100 * busy:.0f}% of it")
-    )
-    if "compiled_step_ms" in result:
-        console.print(
-            f"compiled: {result['compiled_step_ms']:.1f} ms a step "
-            f"(the warm-up, compiling: {result['compile_s']:.0f} s)"
-        )
-    table = Table(title="runs sharing the device")
-    for column in ("processes", "steps/s together", "speed-up"):
-        table.add_column(column, justify="right")
-    speedups = result.get("speedup_by_workers", {})
-    for workers, rate in result["steps_per_s_by_workers"].items():
-        table.add_row(workers, f"{rate:.2f}", f"{speedups.get(workers, 0):.2f}x")
-    console.print(table)
+    if args.stage == "busy":
+        out = Path(os.environ.get("OUT") or "/tmp")
+        emit("busy", **named, **busy_fraction(Steps(args.shape, device), 3, out))
+    elif args.stage == "compile":
+        emit("compile", **named, **compiled_step(args.shape, args.steps, device))
+    else:
+        rate = sweep(args.shape, args.workers, args.steps)
+        emit("sweep", **named, workers=args.workers, steps_per_s=round(rate, 3))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Here, before the benchmark goes to a lent GPU machine (see RESULTS.md): that machine has
 # PyTorch and transformers but not platformdirs, cannot download, and does not see ../shared.
-# Stages the platformdirs wheel in .whl/ and the XNLI files bench.py reads in .benchdata/
-# (both git-ignored; the device tool carries them).
+# Stages the platformdirs wheel in .whl/, and in .benchdata/ the XNLI files bench.py reads and
+# the benchmark's tokenizer, trained here once (both git-ignored; the device tool carries them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${MPT_DATA_DIR:-../shared/data}
@@ -14,4 +14,9 @@ for split in test dev; do
 done
 mkdir -p .benchdata/kshot/train
 cp "$data/kshot/train/en-8.jsonl" .benchdata/kshot/train/
+python=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+MPT_DATA_DIR=$data "$python" -c "
+from benchmarks.bench import STAGED_TOKENIZER, bench_tokenizer
+from mpt_engine.data.local import LocalSource
+bench_tokenizer(LocalSource('$data')).save_pretrained('.benchdata/' + STAGED_TOKENIZER)"
 du -sh .whl .benchdata

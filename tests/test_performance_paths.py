@@ -247,3 +247,19 @@ def test_a_training_step_never_waits_for_the_device(tokenizer, method_name):
     with DeviceReads() as device:
         training_step(method, optimizer, batch, 1.0, contextlib.nullcontext)
     assert device.reads == []
+
+
+@pytest.mark.parametrize(
+    ("intervals", "length"),
+    [
+        ([], 0.0),
+        ([(0, 10), (20, 30)], 20.0),  # apart
+        ([(0, 10), (5, 15)], 15.0),  # overlapping: a copy beside a kernel counts once
+        ([(0, 30), (5, 15), (10, 20)], 30.0),  # nested
+        ([(20, 30), (0, 10), (10, 20)], 30.0),  # touching, unordered
+    ],
+)
+def test_the_gpu_busy_time_counts_overlapping_rows_once(intervals, length):
+    from benchmarks.gpu import covered
+
+    assert covered(intervals) == length
