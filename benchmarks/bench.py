@@ -39,7 +39,7 @@ from mpt_engine.backbone import train_tokenizer
 from mpt_engine.config import PAPER_SHOTS, RunConfig
 from mpt_engine.data.examples import AlignmentPair, Example, TaskData
 from mpt_engine.data.local import LocalSource
-from mpt_engine.evaluate import eval_batches, predict_batched
+from mpt_engine.evaluate import batch_tokens, eval_batches, predict_batched
 from mpt_engine.languages import XNLI_LANGUAGES, XNLI_TEST_SIZE
 from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
@@ -150,6 +150,9 @@ def main() -> None:
     parser.add_argument(
         "--reference-eval-examples", type=int, help="examples the reference evaluates"
     )
+    parser.add_argument(
+        "--eval-batch-size", type=int, default=EVAL_BATCH_SIZE, help="examples per eval batch"
+    )
     parser.add_argument("--train-steps", type=int, default=3, help="our steps per timed repeat")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each figure")
     parser.add_argument(
@@ -200,7 +203,7 @@ def measure(shape: str, device: torch.device, args) -> dict:
     test = {lang: source.xnli("test", lang)[:per_language] for lang in XNLI_LANGUAGES}
     started = time.perf_counter()
     batched = {
-        lang: eval_batches(method, examples, lang, EVAL_BATCH_SIZE)
+        lang: eval_batches(method, examples, lang, args.eval_batch_size, batch_tokens(device))
         for lang, examples in test.items()
     }
     build_seconds = time.perf_counter() - started

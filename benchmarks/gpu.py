@@ -64,7 +64,7 @@ class Steps:
         self.method = mpt_method(shape, bench_tokenizer(source), source, device)
         self.compiled = compiled
         if compiled:
-            compile_model(self.method.model, device)
+            compile_model(self.method, device)
         train = source.paper_split("train", 8)
         self.method.prepare(TaskData(train, [], {}, alignment_pairs(source)))
         self.optimizer = build_optimizer(self.method, MPT_CONFIG, device)

@@ -194,7 +194,8 @@ class RunConfig:
         "maximum tokens per example", 256, panel=TRAINING, hint="tokens, e.g. 256"
     )
     eval_batch_size: int = option(
-        "evaluation batch size (length-sorted batches)",
+        "most examples per evaluation batch (length-sorted; also at most 4,096 padded tokens "
+        "on a CPU, 131,072 on a GPU)",
         256,
         identity=False,
         panel=TRAINING,

@@ -18,7 +18,7 @@ from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.device import for_device, resolve_device
 from mpt_engine.encoding import Batch
 from mpt_engine.errors import Diverged, InvalidInput, RunFailed
-from mpt_engine.evaluate import evaluate
+from mpt_engine.evaluate import batch_tokens, evaluate
 from mpt_engine.events import DevEvaluated, Event, RunFinished, RunStarted, TestEvaluated, TrainStep
 from mpt_engine.flat_adamw import FlatAdamW, flattenable
 from mpt_engine.methods import Losses, build_method
@@ -83,11 +83,15 @@ def build_optimizer(method, config: RunConfig, device: torch.device) -> FlatAdam
     return FlatAdamW(groups, flattenable(method.backbone), lr=config.lr, fused=fused)
 
 
-def compile_model(model: torch.nn.Module, device: torch.device) -> None:
-    """torch.compile, with CUDA graphs on a GPU (the host out of the step; one graph per
-    bucketed shape: Trainer.shape). A worker's later runs reuse the compiled code: same
-    classes, and parameters are inputs, not constants."""
-    model.compile(**({"mode": "reduce-overhead"} if device.type == "cuda" else {}))
+def compile_model(method, device: torch.device, backend="inductor") -> None:
+    """torch.compile of the encoder, which every method runs in training and in evaluation
+    (compiling the wrapper's `forward` compiled nothing of MPT's training: its loss calls the
+    encoder directly); what surrounds it (the prompt written into its slots, the head at the
+    mask) is a few small operations. With CUDA graphs on a GPU (the host out of the step; one
+    graph per bucketed shape: Trainer.shape). A worker's later runs reuse the compiled code:
+    same classes, and parameters are inputs, not constants."""
+    graphs = {"mode": "reduce-overhead"} if device.type == "cuda" and backend == "inductor" else {}
+    method.backbone.base_model.compile(backend=backend, **graphs)
 
 
 def training_step(method, optimizer, batch, max_grad_norm: float, autocast) -> Losses:
@@ -177,7 +181,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
             torch.backends.cudnn.allow_tf32 = True
         if self.compile:
-            compile_model(self.method.model, self.device)
+            compile_model(self.method, self.device)
         self.optimizer = build_optimizer(self.method, config, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -297,8 +301,8 @@ class Trainer:
 
     def _evaluate(self, examples, language: str, split: str):
         """`split` names the examples' fingerprint: their batches are made once per process."""
-        size = self.config.eval_batch_size
+        size, tokens = self.config.eval_batch_size, batch_tokens(self.device)
         fingerprint = self.data.fingerprints.get(split)
-        batched = self.warm.eval_batches(self.method, examples, language, size, fingerprint)
+        batched = self.warm.eval_batches(self.method, examples, language, size, tokens, fingerprint)
         with self.autocast():
             return evaluate(self.method, examples, language, batched, self.device, self.shape)

@@ -55,16 +55,17 @@ class WarmCache:
         return load_backbone(config, tokenizer, labels) if kept is None else copy.deepcopy(kept)
 
     def eval_batches(
-        self, method, examples, language: str, batch_size: int, fingerprint: str | None
+        self, method, examples, language: str, size: int, tokens: int, fingerprint: str | None
     ) -> EvalBatches:
-        """A language's examples encoded and batched by the method's template; `fingerprint`
-        (the data's) tells example sets apart (None: not known, so not kept)."""
+        """A language's examples encoded and batched by the method's template (at most `size`
+        examples and `tokens` padded tokens a batch); `fingerprint` (the data's) tells example
+        sets apart (None: not known, so not kept)."""
         if fingerprint is None:
-            return eval_batches(method, examples, language, batch_size)
-        key = (method.template.key, language, batch_size, fingerprint)
+            return eval_batches(method, examples, language, size, tokens)
+        key = (method.template.key, language, size, tokens, fingerprint)
         kept = self.evaluation_sets.pop(key, None)
         if kept is None:
-            kept = eval_batches(method, examples, language, batch_size)
+            kept = eval_batches(method, examples, language, size, tokens)
         self.evaluation_sets[key] = kept
         while len(self.evaluation_sets) > EVALUATION_SETS_KEPT:
             del self.evaluation_sets[next(iter(self.evaluation_sets))]

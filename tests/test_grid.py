@@ -344,7 +344,7 @@ def test_evaluation_sets_are_batched_once_per_template_and_examples(tmp_path):
     def batches(prompt_length, split="test.de", language="de"):
         method = build_method(dataclasses.replace(config, prompt_length=prompt_length), tokenizer)
         examples = data.test[language] if split.startswith("test") else data.dev
-        return cache.eval_batches(method, examples, language, 64, data.fingerprints[split])
+        return cache.eval_batches(method, examples, language, 64, 4096, data.fingerprints[split])
 
     first = batches(4)
     assert batches(4) is first  # the next run of the same template: not encoded again

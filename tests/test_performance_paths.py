@@ -21,7 +21,7 @@ from mpt_engine.methods import build_method
 from mpt_engine.paths import cache_dir
 from mpt_engine.presets import build_config
 from mpt_engine.token_cache import MIN_TEXTS, tokenize, tokenizer_fingerprint
-from mpt_engine.train import Trainer, build_optimizer, training_step
+from mpt_engine.train import Trainer, build_optimizer, compile_model, training_step
 from tests.helpers import mpt, runs_dir
 
 
@@ -218,7 +218,7 @@ def test_evaluation_reads_nothing_back_batch_by_batch(tokenizer, method_name, mo
         dataclasses.replace(example, premise=example.premise + " und" * (index % 3))
         for index, example in enumerate(data.test["de"])
     ]
-    by_size = {size: eval_batches(method, examples, "de", size) for size in (1, 8)}
+    by_size = {size: eval_batches(method, examples, "de", size, 4096) for size in (1, 8)}
     assert not any(batch.padded for batch in by_size[1].batches)
     assert any(batch.padded for batch in by_size[8].batches)
     transfers = []
@@ -263,3 +263,65 @@ def test_the_gpu_busy_time_counts_overlapping_rows_once(intervals, length):
     from benchmarks.gpu import covered
 
     assert covered(intervals) == length
+
+
+def test_evaluation_batches_hold_a_token_budget_and_every_example_once(tokenizer):
+    """Length-sorted batches within both limits; on mixed lengths the budget pads far less than
+    one batch of every example (the CPU default)."""
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=120, shots=4))
+    method = build_method(RunConfig(model="tiny", data="synthetic").resolved(), tokenizer, data)
+    examples = [
+        dataclasses.replace(example, premise=example.premise + " und" * (index % 40))
+        for index, example in enumerate(data.test["de"])
+    ]
+    real = sum(len(encoded.input_ids) for encoded in method.encode(examples, "de"))
+    whole = eval_batches(method, examples, "de", 256, 1 << 20)
+    budget = eval_batches(method, examples, "de", 256, 600)
+    assert len(whole.batches) == 1
+    for batched in (whole, budget):
+        assert sorted(batched.order) == list(range(len(examples)))
+        assert sum(len(batch.labels) for batch in batched.batches) == len(examples)
+    assert all(batch.input_ids.numel() <= 600 for batch in budget.batches)
+    lengths = [batch.input_ids.shape[1] for batch in budget.batches]
+    assert lengths == sorted(lengths)
+    padded = sum(batch.input_ids.numel() for batch in budget.batches)
+    assert padded < 1.2 * real < whole.batches[0].input_ids.numel()
+    assert [len(b.labels) for b in eval_batches(method, examples, "de", 7, 1 << 20).batches] == [
+        7
+    ] * 17 + [1]
+    single = eval_batches(method, examples[:2], "de", 256, 1)  # longer than the budget: alone
+    assert [len(batch.labels) for batch in single.batches] == [1, 1]
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "sp", "pct", "ft"])
+def test_compile_compiles_what_each_method_trains_and_evaluates(tokenizer, method_name):
+    """--compile reaches the encoder in every method's training step and evaluation (MPT's loss
+    used to bypass the compiled forward: no graph), and shapes met before compile nothing new."""
+    from torch._dynamo.testing import CompileCounter
+
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=40, shots=4))
+    config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
+    method = build_method(config.resolved(), tokenizer, data)
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compile_model(method, torch.device("cpu"), backend=counter)
+    optimizer = build_optimizer(method, config, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    method.model.train()
+
+    def steps(count: int) -> None:
+        for _ in range(count):
+            batch = next(iter(method.training_batches(generator)))
+            bucketed = batch.bucketed(32, method.pad_id, 64)
+            training_step(method, optimizer, bucketed, 1.0, contextlib.nullcontext)
+
+    steps(1)
+    assert counter.frame_count >= 1  # the training step ran compiled code
+    steps(4)  # the same bucket and, for dynamic sizes, at most one more graph
+    warm = counter.frame_count
+    steps(4)
+    assert counter.frame_count == warm
+    before = counter.frame_count
+    batched = eval_batches(method, data.test["de"], "de", 16, 4096)
+    predict_batched(method, batched, "de", "cpu", lambda b: b.bucketed(32, method.pad_id, 64))
+    assert before < counter.frame_count <= before + 2  # the encoder again, in eval mode
