@@ -82,6 +82,7 @@ class RunFinished(Event):
     best_epoch: int
     seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    collapse: dict[str, Any] | None = None  # collapse.Collapse.to_dict(); None: nothing tested
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,9 @@ def paper_comparison(runs: Sequence[StoredRun]) -> ResultTable:
         shots, method = row.labels[0], row.labels[1].lower()
         paper_row = published["table1"].get(method, {}).get(shots)
         labels = row.labels[:-1]
-        table.rows.append(
-            Row(
-                [*labels, f"ours ({count(int(row.labels[-1]), 'seed')})"],
-                [Cell(c.value) for c in row.cells],
-            )
-        )
+        means = [replace(cell, std=None, best=False) for cell in row.cells]
+        seeds = f"ours ({count(int(row.labels[-1]), 'seed')})"
+        table.rows.append(replace(row, labels=[*labels, seeds], cells=means))
         if paper_row is None:
             continue
         paper_cells = [Cell(value) for value in paper_row]
@@ -69,8 +67,10 @@ def paper_table2_comparison(runs: Sequence[StoredRun], test: TTest = TTest.COLUM
     )
     for row in ours.rows:
         name, seeds = row.labels
-        means = [Cell(cell.value, fmt=cell.fmt) for cell in row.cells]
-        table.rows.append(Row([name, f"ours ({count(int(seeds), 'seed')})"], means))
+        means = [replace(cell, std=None, best=False) for cell in row.cells]
+        table.rows.append(
+            replace(row, labels=[name, f"ours ({count(int(seeds), 'seed')})"], cells=means)
+        )
         if name not in published:  # our second reading of "w/o prompt translator"
             continue
         paper = [

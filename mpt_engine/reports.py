@@ -5,8 +5,10 @@ list (our numbers beside the published ones: paper.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from mpt_engine.collapse import MEANING
 from mpt_engine.config import DEFAULT_TASK, Method, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grouping import (
@@ -65,6 +67,15 @@ def accuracy_cells(runs: Sequence[StoredRun]) -> list[Cell]:
     return [Cell(s.mean, s.std) for s in map(summarize, accuracy_values(runs))]
 
 
+def group_row(labels: list[str], runs: Sequence[StoredRun]) -> Row:
+    """A group of runs as a row: their accuracy cells, the average marked when some of the
+    runs collapsed (collapse.py; the table's footnote says how many)."""
+    cells = accuracy_cells(runs)
+    collapsed = sum(run.collapsed for run in runs)
+    cells[-1] = replace(cells[-1], collapsed=collapsed > 0)
+    return Row(labels, cells, runs=len(runs), collapsed=collapsed)
+
+
 def table1(runs: Sequence[StoredRun]) -> ResultTable:
     """Table I: rows method x shots, mean ± std over seeds; the best of each column is marked,
     as the paper's bold, among the rows of one shot setting that are comparable (no other
@@ -89,7 +100,7 @@ def table1(runs: Sequence[StoredRun]) -> ResultTable:
             config["method"].upper(),
             *([setting] if with_setting else []),
         ]
-        row = Row([*labels, str(len(group))], accuracy_cells(group))
+        row = group_row([*labels, str(len(group))], group)
         table.rows.append(row)
         blocks.setdefault((config["shots"], setting), []).append(row)
     table.mark_best(list(blocks.values()), columns(task))
@@ -125,8 +136,8 @@ def compare(
         value_columns=columns(task),
         notes=[STD_NOTE],
     )
-    table.rows.append(Row([names[0], str(len(first))], accuracy_cells(first)))
-    table.rows.append(Row([names[1], str(len(second))], accuracy_cells(second)))
+    table.rows.append(group_row([names[0], str(len(first))], first))
+    table.rows.append(group_row([names[1], str(len(second))], second))
     pairs = list(zip(accuracy_values(first), accuracy_values(second), strict=True))
     differences = [summarize(b).mean - summarize(a).mean for a, b in pairs]
     table.rows.append(Row([f"{names[1]} − {names[0]}", ""], [Cell(d) for d in differences]))
@@ -155,9 +166,10 @@ def table2(runs: Sequence[StoredRun], test: TTest = TTest.WELCH) -> ResultTable:
         if not group:
             table.rows.append(Row([name, "0"], [Cell(None)] * (len(value_columns) + 1)))
             continue
-        cells = accuracy_cells(group)
+        row = group_row([name, str(len(group))], group)
         p_value = None if not change else _table2_p_value(base, group, test)
-        table.rows.append(Row([name, str(len(group))], [*cells, Cell(p_value, fmt=P_FORMAT)]))
+        row.cells.append(Cell(p_value, fmt=P_FORMAT))
+        table.rows.append(row)
     table.mark_best([table.rows], value_columns)
     missing = [row.labels[0] for row in table.rows if row.labels[1] == "0"]
     if missing:
@@ -244,6 +256,12 @@ def families(runs: Sequence[StoredRun]) -> ResultTable:
             mpt_mean = sum(by_language[m][1] for m in members) / len(members)
             cells = [Cell(sp_mean), Cell(mpt_mean), Cell(relative_gain(mpt_mean, sp_mean))]
             table.rows.append(Row([family, "all"], cells))
+    for name, group in (("SP", sp), ("MPT", mpt)):
+        collapsed = sum(run.collapsed for run in group)
+        if collapsed:
+            table.notes.append(
+                f"{collapsed} of the {count(len(group), name + ' run')} collapsed ({MEANING})"
+            )
     return table
 
 
@@ -277,7 +295,7 @@ def ablation(runs: Sequence[StoredRun], kind: str) -> ResultTable:
     )
     order = ABLATIONS[kind].order
     for group in sorted(by_value.values(), key=lambda g: order(g[0].config[axis])):
-        table.rows.append(Row([str(group[0].config[axis]), str(len(group))], accuracy_cells(group)))
+        table.rows.append(group_row([str(group[0].config[axis]), str(len(group))], group))
     table.mark_best([table.rows], value_columns)
     return table
 
@@ -335,5 +353,6 @@ def runs_table(runs: Sequence[StoredRun]) -> ResultTable:
             run.status,
             minute(run.started_at),
         ]
-        table.rows.append(Row(labels, [Cell(run.average)]))
+        average = Cell(run.average, collapsed=run.collapsed)
+        table.rows.append(Row(labels, [average], runs=1, collapsed=int(run.collapsed)))
     return table

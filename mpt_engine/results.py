@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mpt_engine.collapse import Collapse, recorded
 from mpt_engine.config import DEFAULT_TASK, RunConfig
 from mpt_engine.errors import InvalidInput, MptError
 from mpt_engine.event_log import read_events
@@ -40,6 +41,16 @@ class StoredRun:
     @property
     def average(self) -> float | None:
         return self.result["average"] if self.result else None
+
+    @property
+    def collapse(self) -> Collapse | None:
+        """Whether its test predictions collapsed into one class; None: not known."""
+        return recorded(self.result)
+
+    @property
+    def collapsed(self) -> bool:
+        collapse = self.collapse
+        return collapse is not None and collapse.collapsed
 
     @property
     def started_at(self) -> str:

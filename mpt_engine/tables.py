@@ -7,10 +7,14 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from mpt_engine.collapse import MEANING
+
+COLLAPSE_MARK = "†"  # on a value that collapsed runs (collapse.py) went into
+COLLAPSED_COLUMN = "collapsed runs"  # the CSV's column of them, when there are any
 FORMATS = ("text", "csv", "md", "latex", "json")
 
 
@@ -25,13 +29,16 @@ class Cell:
     std: float | None = None
     best: bool = False
     fmt: str | None = None  # overrides the column's format (p-values: .1e)
+    collapsed: bool = False  # some of the runs behind it collapsed: marked
 
-    def text(self, fmt: str, plus_minus: str = " ± ") -> str:
+    def text(self, fmt: str, plus_minus: str = " ± ", mark: str = COLLAPSE_MARK) -> str:
         if self.value is None:
             return "—"
         fmt = self.fmt or fmt
         shown = rounded(self.value, fmt)
-        return shown if self.std is None else f"{shown}{plus_minus}{rounded(self.std, fmt)}"
+        if self.std is not None:
+            shown += f"{plus_minus}{rounded(self.std, fmt)}"
+        return shown + mark if self.collapsed else shown
 
 
 def rounded(value: float, fmt: str = ".1f") -> str:
@@ -47,6 +54,8 @@ def rounded(value: float, fmt: str = ".1f") -> str:
 class Row:
     labels: list[str]
     cells: list[Cell]
+    runs: int = 0  # the finished runs its values come from (0: published or derived values)
+    collapsed: int = 0  # how many of them collapsed
 
 
 @dataclass
@@ -60,6 +69,26 @@ class ResultTable:
 
     def fmt(self, column: str) -> str:
         return self.formats.get(column, ".1f")
+
+    def footnotes(self) -> list[str]:
+        return [*self.notes, *self.collapse_notes()]
+
+    def collapse_notes(self) -> list[str]:
+        """What the collapse marks mean: one line when each marked row is one run, else how
+        many of each marked row's runs collapsed."""
+        marked = [row for row in self.rows if row.collapsed]
+        if marked and all(row.runs == 1 for row in marked):
+            return [f"{COLLAPSE_MARK} a collapsed run: {MEANING}"]
+        return [self._collapse_note(row) for row in marked]
+
+    def _collapse_note(self, row: Row) -> str:
+        named = ", ".join(
+            f"{column} {label}"
+            for column, label in zip(self.label_columns, row.labels, strict=True)
+            if label
+        )
+        collapsed = f"{row.collapsed} of {count(row.runs, 'run')} collapsed"
+        return f"{COLLAPSE_MARK} {named}: {collapsed} ({MEANING})"
 
     def mark_best(self, groups: list[list[Row]], columns: list[str]) -> None:
         """Mark the highest value of each column within each group of rows (the paper's bold)."""
@@ -75,7 +104,7 @@ class ResultTable:
                 for row in rows:
                     cell = row.cells[index]
                     if cell.value == top:
-                        row.cells[index] = Cell(cell.value, cell.std, True, cell.fmt)
+                        row.cells[index] = replace(cell, best=True)
 
 
 def export(table: ResultTable, fmt: str) -> str:
@@ -93,6 +122,9 @@ def to_csv(table: ResultTable) -> str:
         header.append(column)
         if column in with_std:
             header.append(f"{column} std")
+    flagged = any(row.collapsed for row in table.rows)
+    if flagged:
+        header.append(COLLAPSED_COLUMN)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -102,6 +134,8 @@ def to_csv(table: ResultTable) -> str:
             values.append("" if cell.value is None else repr(cell.value))
             if column in with_std:
                 values.append("" if cell.std is None else repr(cell.std))
+        if flagged:
+            values.append(row.collapsed)
         writer.writerow(values)
     return buffer.getvalue()
 
@@ -122,13 +156,17 @@ def to_markdown(table: ResultTable) -> str:
             text = cell.text(table.fmt(column))
             cells.append(f"**{text}**" if cell.best else text)
         lines.append("| " + " | ".join([*row.labels, *cells]) + " |")
-    lines.extend(["", *(f"_{note}_" for note in table.notes)] if table.notes else [])
+    notes = table.footnotes()
+    lines.extend(["", *(f"_{note}_" for note in notes)] if notes else [])
     return "\n".join(lines) + "\n"
 
 
+LATEX_MARK = r"$^\dagger$"
 _LATEX_SPECIAL = {
     "&": r"\&",
     "%": r"\%",
+    COLLAPSE_MARK: LATEX_MARK,
+    "≥": r"$\geq$",
     "$": r"\$",
     "#": r"\#",
     "_": r"\_",
@@ -156,10 +194,13 @@ def to_latex(table: ResultTable) -> str:
     for row in table.rows:
         cells = []
         for column, cell in zip(table.value_columns, row.cells, strict=True):
-            text = cell.text(table.fmt(column), plus_minus=r"$\pm$")
+            text = cell.text(table.fmt(column), plus_minus=r"$\pm$", mark=LATEX_MARK)
             cells.append(rf"\textbf{{{text}}}" if cell.best else text)
         lines.append(" & ".join([*(_latex_escape(label) for label in row.labels), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    # The other notes stay out of a table for a paper; a collapse warning never does.
+    lines += [r"\par\footnotesize " + _latex_escape(note) for note in table.collapse_notes()]
+    lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 
@@ -170,13 +211,14 @@ def to_json(table: ResultTable) -> str:
             column: {"value": cell.value, "std": cell.std, "best": cell.best}
             for column, cell in zip(table.value_columns, row.cells, strict=True)
         }
+        labels = dict(zip(table.label_columns, row.labels, strict=True))
         rows.append(
-            {"labels": dict(zip(table.label_columns, row.labels, strict=True)), "values": values}
+            {"labels": labels, "values": values, "runs": row.runs, "collapsed": row.collapsed}
         )
     document = {
         "title": table.title,
         "columns": table.value_columns,
         "rows": rows,
-        "notes": table.notes,
+        "notes": table.footnotes(),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

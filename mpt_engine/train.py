@@ -13,6 +13,7 @@ import torch
 import transformers
 
 from mpt_engine import backbone, checkpoint, paths
+from mpt_engine.collapse import detect
 from mpt_engine.config import TINY_MODEL, DataKind, Precision, RunConfig
 from mpt_engine.data import TaskData, load_task_data
 from mpt_engine.device import for_device, resolve_device
@@ -232,10 +233,11 @@ class Trainer:
                 }
             yield DevEvaluated(epoch, dev, best_accuracy, best_epoch, improved)
         model.load_state_dict(best_state)
-        per_language = {}
+        per_language, predicted = {}, {}
         for language, examples in self.data.test.items():
             evaluation = self._evaluate(examples, language, f"test.{language}")
             per_language[language] = evaluation.accuracy
+            predicted[language] = evaluation.predictions
             yield TestEvaluated(
                 language,
                 evaluation.accuracy,
@@ -244,6 +246,7 @@ class Trainer:
                 gold=[example.label for example in examples],
                 rows=self.data.test_rows.get(language, list(range(len(examples)))),
             )
+        collapse = detect(predicted, self.task.labels)
         yield RunFinished(
             run_id=config.run_id,
             method=config.method.value,
@@ -255,6 +258,7 @@ class Trainer:
             best_epoch=best_epoch,
             seconds=round(time.monotonic() - started, 3),
             config=config.to_dict(),
+            collapse=None if collapse is None else collapse.to_dict(),
         )
 
     def record(self) -> dict:

@@ -39,9 +39,12 @@ from mpt_engine.store import RunStore
 from mpt_engine.tables import export
 
 
-def add_run(store: RunStore, accuracies: dict[str, float], **values) -> str:
+def add_run(
+    store: RunStore, accuracies: dict[str, float], collapse: object = None, **values
+) -> str:
     """A finished run folder as the runner writes it, with the given accuracies (in the paper's
-    setup unless `values` change it)."""
+    setup unless `values` change it) and `collapse` field (none: a result from before mpt
+    looked for collapse)."""
     config = RunConfig(**values).resolved()
     folder = store.folder(config.run_id)
     folder.mkdir(parents=True)
@@ -57,6 +60,8 @@ def add_run(store: RunStore, accuracies: dict[str, float], **values) -> str:
         "per_language": accuracies,
         "average": sum(accuracies.values()) / len(accuracies),
     }
+    if collapse is not None:
+        result["collapse"] = collapse
     (folder / "result.json").write_text(json.dumps(result))
     return config.run_id
 
@@ -426,3 +431,158 @@ def test_a_long_report_prints_as_plain_aligned_lines(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == ["many", "Run      Avg.", "-------  ----"]
     assert lines[3] == "run-0    40.0" and lines[-2] == "run-500  40.5" and lines[-1] == "n"
+
+
+LABELS = ("entailment", "neutral", "contradiction")
+
+
+@pytest.mark.parametrize(
+    ("predicted", "collapsed", "labels"),
+    [
+        ({"en": [2] * 10, "de": [2] * 20}, True, ["contradiction"]),
+        # exactly 90% in each (63 / 70: 0.9 * 70 is 63.00000000000001 in floating point), and
+        # the languages need not agree on the class
+        ({"en": [1] * 63 + [0] * 7, "de": [0] * 9 + [2]}, True, ["neutral", "entailment"]),
+        ({"en": [1] * 9 + [0], "de": [1] * 89 + [0] * 11}, False, ["neutral"]),  # 89% in one
+        ({"en": [-1] * 19 + [0], "de": [-1] * 10}, True, ["none"]),  # PCT: no label word
+        ({"en": [-1] * 5 + [0] * 5, "de": [2] * 10}, False, ["none", "contradiction"]),
+        ({"en": [0, 1, 2] * 4, "de": [], "fr": [1] * 10}, False, ["entailment", "neutral"]),
+    ],
+)
+def test_a_run_collapsed_when_one_class_takes_90_percent_in_every_language(
+    predicted, collapsed, labels
+):
+    from mpt_engine.collapse import detect
+
+    found = detect(predicted, LABELS)
+    assert found.collapsed is collapsed and found.labels() == labels
+    assert set(found.per_language) == {lang for lang, values in predicted.items() if values}
+    assert detect({"en": []}, LABELS) is None  # nothing tested: nothing known
+
+
+def test_the_collapse_warning_says_the_smallest_share_never_rounded_up():
+    from mpt_engine.collapse import detect
+
+    everything = detect({"en": [2] * 10, "de": [2] * 5}, LABELS)
+    assert everything.warning() == (
+        "collapsed: all of the test predictions are 'contradiction' in every language"
+    )
+    nearly = detect({"en": [2] * 999 + [0], "de": [1] * 19 + [0]}, LABELS)
+    assert nearly.share == 0.95 and nearly.warning() == (
+        "collapsed: at least 95% of the test predictions are one class ('contradiction', "
+        "'neutral') in every language"
+    )
+    assert "at least 99%" in detect({"en": [2] * 9999 + [0]}, LABELS).warning()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "yes",
+        {"collapsed": "true", "per_language": {"en": {"label": "neutral", "share": 1.0}}},
+        {"collapsed": True},
+        {"collapsed": True, "per_language": {}},
+        {"collapsed": True, "per_language": ["en"]},
+        {"collapsed": True, "per_language": {"en": {"label": 2, "share": 1.0}}},
+        {"collapsed": True, "per_language": {"en": {"label": "neutral", "share": 1.5}}},
+        {"collapsed": True, "per_language": {"en": {"label": "neutral", "share": True}}},
+        {"collapsed": True, "per_language": {"en": {"label": "neutral"}}},
+    ],
+)
+def test_a_malformed_collapse_field_is_not_known_and_breaks_nothing(tmp_path, stored):
+    store = RunStore(tmp_path / "runs")
+    add_run(store, dict.fromkeys(XNLI_LANGUAGES, 40.0), collapse=stored, method="sp")
+    (run,) = runs(store)  # no warning: the run itself is fine
+    assert run.collapse is None and not run.collapsed
+    assert "†" not in export(table1([run]), "md")
+
+
+def test_a_recorded_collapse_reads_back_as_written(tmp_path):
+    from mpt_engine.collapse import detect
+
+    found = detect({lang: [2] * 9 + [1] for lang in XNLI_LANGUAGES}, LABELS)
+    store = RunStore(tmp_path / "runs")
+    add_run(store, dict.fromkeys(XNLI_LANGUAGES, 33.3), collapse=found.to_dict(), method="pct")
+    (run,) = runs(store)
+    assert run.collapse == found and run.collapsed
+    assert run.result["collapse"]["threshold"] == 0.9
+    assert run.result["collapse"]["per_language"]["sw"] == {"label": "contradiction", "share": 0.9}
+
+
+def collapse_field(collapsed: bool) -> dict:
+    """The collapse field of a run that answers 'contradiction' everywhere, or of one whose
+    answers are spread evenly over the classes."""
+    from mpt_engine.collapse import detect
+
+    answers = [2] * 12 if collapsed else [0, 1, 2] * 4
+    return detect(dict.fromkeys(XNLI_LANGUAGES, answers), LABELS).to_dict()
+
+
+def test_tables_mark_collapsed_runs_and_say_how_many_of_a_cell_collapsed(tmp_path):
+    store, rng = RunStore(tmp_path / "runs"), random.Random(3)
+    for seed in (1, 2, 3):
+        spread = collapse_field(False)
+        add_run(store, accuracies(rng, 40), collapse=spread, method="sp", shots=4, seed=seed)
+        pct = collapse_field(seed < 3)  # two of PCT's three seeds collapsed
+        add_run(store, accuracies(rng, 33), collapse=pct, method="pct", shots=4, seed=seed)
+    table = table1(runs(store))
+    rows = {row.labels[1]: row for row in table.rows}
+    sp, pct = rows["SP"], rows["PCT"]
+    assert (sp.runs, sp.collapsed, pct.runs, pct.collapsed) == (3, 0, 3, 2)
+    assert [cell.collapsed for cell in pct.cells] == [False] * 15 + [True]  # its average
+    assert not any(cell.collapsed for cell in sp.cells)
+    note = (
+        "† Shots 4, Method PCT, Seeds 3: 2 of 3 runs collapsed (one class took ≥ 90% of the "
+        "test predictions in every language)"
+    )
+    assert table.footnotes() == [*table.notes, note]
+
+    markdown = export(table, "md")
+    (pct_line,) = [line for line in markdown.splitlines() if "| PCT |" in line]
+    assert pct_line.endswith("† |")  # its average (not the best: SP's is higher)
+    assert markdown.count("†") == 2 and f"_{note}_" in markdown
+    latex = export(table, "latex")
+    assert latex.count(r"$^\dagger$") == 2 and r"$\geq$ 90\% of the test" in latex
+    document = json.loads(export(table, "json"))
+    counted = [(row["labels"]["Method"], row["runs"], row["collapsed"]) for row in document["rows"]]
+    assert sorted(counted) == [("PCT", 3, 2), ("SP", 3, 0)] and note in document["notes"]
+    parsed = list(csv.DictReader(io.StringIO(export(table, "csv"))))
+    assert {row["Method"]: row["collapsed runs"] for row in parsed} == {"SP": "0", "PCT": "2"}
+
+    compared = compare(runs(store, "method=sp"), runs(store, "method=pct"), ("sp", "pct"))
+    assert [row.collapsed for row in compared.rows] == [0, 2, 0, 0]
+    assert compared.rows[1].cells[-1].collapsed and not compared.rows[2].cells[-1].collapsed
+    beside = paper_comparison(runs(store))
+    ours, paper, delta = [row for row in beside.rows if row.labels[1] == "PCT"]
+    assert ours.labels[-1] == "ours (3 seeds)" and ours.collapsed == 2 and ours.cells[-1].collapsed
+    assert paper.collapsed == delta.collapsed == 0 and not delta.cells[-1].collapsed
+
+    listed = runs_table(runs(store))  # one run a row: one line says what the mark means
+    assert [row.collapsed for row in listed.rows] == [0, 1, 0, 1, 0, 0]
+    assert [row.cells[0].collapsed for row in listed.rows] == [False, True, False, True] + [
+        False
+    ] * 2
+    assert listed.footnotes() == [
+        "† a collapsed run: one class took ≥ 90% of the test predictions in every language"
+    ]
+
+
+def test_tables_of_runs_not_known_to_have_collapsed_carry_no_mark(store):
+    """The fixture's results were written before mpt looked for collapse."""
+    table = table1(runs(store))
+    assert all(row.collapsed == 0 and row.runs == int(row.labels[-1]) for row in table.rows)
+    for fmt in ("md", "latex", "csv", "json"):
+        assert "†" not in export(table, fmt) and "dagger" not in export(table, fmt)
+    assert "collapsed runs" not in export(table, "csv").splitlines()[0]
+    assert table.footnotes() == table.notes
+
+
+def test_the_families_table_says_how_many_of_its_sp_and_mpt_runs_collapsed(tmp_path):
+    store, rng = RunStore(tmp_path / "runs"), random.Random(4)
+    for seed in (1, 2):
+        add_run(store, accuracies(rng, 40), collapse_field(seed == 1), method="sp", seed=seed)
+        add_run(store, accuracies(rng, 45), collapse_field(False), method="mpt", seed=seed)
+    assert families(runs(store)).notes[1:] == [
+        "1 of the 2 SP runs collapsed (one class took ≥ 90% of the test predictions in every "
+        "language)"
+    ]
