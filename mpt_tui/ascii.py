@@ -10,7 +10,17 @@ import sys
 import unicodedata
 
 ERRORS = "mpt-ascii"
-REPLACEMENTS = {"—": "-", "–": "-", "±": "+/-", "·": "-", "×": "x", "…": "...", "→": "->"}
+REPLACEMENTS = {
+    "—": "-",
+    "–": "-",
+    "±": "+/-",
+    "·": "-",
+    "×": "x",
+    "…": "...",
+    "→": "->",
+    "†": "*",
+    "≥": ">=",
+}
 
 
 def ascii_for(char: str) -> str:

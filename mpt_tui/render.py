@@ -8,8 +8,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from mpt_engine.collapse import recorded
 from mpt_engine.languages import LANGUAGE_NAMES
-from mpt_engine.tables import Cell, ResultTable, rounded
+from mpt_engine.tables import COLLAPSE_MARK, Cell, ResultTable, rounded
 
 
 def result_table(result: dict, width: int = 120) -> Table:
@@ -60,7 +61,7 @@ def rich_tables(table: ResultTable, console: Console) -> list[Table | Text]:
             chunk = chunk[:-1]
         remaining = remaining[len(chunk) :]
         parts.append(_part(table, cells, chunk, first=not parts))
-    notes = [Text(note, style="dim") for note in table.notes]
+    notes = [Text(note, style="dim") for note in table.footnotes()]
     return [*parts, *notes]
 
 
@@ -84,9 +85,24 @@ def _cell_text(cell: Cell, fmt: str) -> Text:
     if cell.value is None:
         return Text("—", style="dim")
     mean = Text(rounded(cell.value, cell.fmt or fmt), style="bold" if cell.best else "")
+    if cell.collapsed:
+        mean.append(COLLAPSE_MARK, style="yellow")
     if cell.std is not None:
         mean.append(f"\n±{rounded(cell.std, cell.fmt or fmt)}", style="dim")
     return mean
+
+
+def collapse_warning(result: dict | None) -> str | None:
+    """The warning line of a run whose test predictions collapsed into one class, for `mpt
+    run`, `mpt results show` and the app's run detail; None when it did not, or is not known."""
+    collapse = recorded(result)
+    return f"warning: {collapse.warning()}" if collapse and collapse.collapsed else None
+
+
+def print_collapse_warning(console: Console, result: dict | None) -> None:
+    warning = collapse_warning(result)
+    if warning:
+        console.print(warning, style="yellow", highlight=False, markup=False, soft_wrap=True)
 
 
 def run_summary(stored) -> list[tuple[str, str]]:
@@ -158,5 +174,5 @@ def plain_lines(table: ResultTable) -> list[str]:
         line(header),
         line("-" * width for width in widths),
         *map(line, rows),
-        *table.notes,
+        *table.footnotes(),
     ]

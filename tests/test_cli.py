@@ -353,3 +353,51 @@ def test_a_run_store_that_cannot_exist_is_an_error_not_an_empty_store(capsys, mo
     monkeypatch.setenv("MPT_HOME", "/proc/nope")
     code, out, err = mpt(capsys, "results", "list")
     assert code == 2 and out == "" and "MPT_HOME /proc/nope cannot be a run store" in err
+
+
+def predicting(monkeypatch, answer):
+    """Every evaluation of the runs that follow predicts `answer(index)` for the index-th
+    example: a model that collapsed, or one that did not, without training one."""
+    from mpt_engine import train
+    from mpt_engine.evaluate import Evaluation
+
+    def evaluate(method, examples, language, batched, device, shape):
+        predicted = [answer(index) for index in range(len(examples))]
+        correct = sum(p == example.label for p, example in zip(predicted, examples, strict=True))
+        return Evaluation(100.0 * correct / len(examples), predicted)
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+
+
+def test_a_collapsed_run_is_flagged_in_its_result_by_results_show_and_in_the_tables(
+    capsys, monkeypatch
+):
+    """A PCT run that answers 'contradiction' to every test example: its result says so, `mpt
+    results show` warns, the tables mark it; a run whose answers are spread is not flagged."""
+    predicting(monkeypatch, lambda index: 2)
+    _, collapsed = smoke(capsys, "pct", "--epochs", "1")
+    stored = read_json(Path(os.environ["MPT_HOME"], "runs", collapsed["run_id"], "result.json"))
+    assert stored["collapse"] == collapsed["collapse"] and stored["collapse"]["collapsed"] is True
+    assert stored["collapse"]["per_language"]["sw"] == {"label": "contradiction", "share": 1.0}
+    warning = (
+        "warning: collapsed: all of the test predictions are 'contradiction' in every language"
+    )
+    code, out, _ = mpt(capsys, "results", "show", collapsed["run_id"])
+    assert code == 0 and warning in out.splitlines()
+
+    predicting(monkeypatch, lambda index: index % 3)
+    _, spread = smoke(capsys, "pct", "--epochs", "1", "--seed", "2")
+    assert spread["collapse"]["collapsed"] is False
+    code, out, _ = mpt(capsys, "results", "show", spread["run_id"])
+    assert code == 0 and "warning:" not in out
+    code, out, _ = mpt(capsys, "run", "--method", "pct", "--shots", "4", "--preset", "smoke",
+                       "--epochs", "1")  # fmt: skip
+    assert code == 0 and warning in out.splitlines()  # finished: its result, and the warning
+
+    code, out, _ = mpt(capsys, "results", "table")
+    assert code == 0 and "†" in out and "1 of 2 runs collapsed" in out
+    document = mpt_json(capsys, "results", "list", "--format", "json")
+    flagged = {row["labels"]["Run"]: row["collapsed"] for row in document["rows"]}
+    assert flagged == {collapsed["run_id"]: 1, spread["run_id"]: 0}
+    code, out, _ = mpt(capsys, "results", "list")
+    assert code == 0 and "a collapsed run:" in out

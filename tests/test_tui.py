@@ -623,3 +623,27 @@ async def test_a_long_runs_list_is_drawn_a_page_at_a_time_and_sorted_whole(tmp_p
         await pilot.pause()
         rows = list(csv.DictReader(target.read_text().splitlines()))
         assert len(rows) == 250 and [row["Seed"] for row in rows[:3]] == ["250", "249", "248"]
+
+
+async def test_a_collapsed_run_is_marked_in_the_runs_list_and_warned_of_in_its_detail(
+    finished_runs,
+):
+    from mpt_engine.collapse import detect
+
+    for run_id, answers in zip(finished_runs, ([1] * 10, [0, 1, 2] * 3), strict=True):
+        path = stored_run(run_id) / "result.json"
+        result = json.loads(path.read_text())
+        collapse = detect(dict.fromkeys(result["per_language"], answers), ["e", "neutral", "c"])
+        path.write_text(json.dumps(result | {"collapse": collapse.to_dict()}))
+    app = MptApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = await open_results(pilot, app)
+        averages = {table.get_row_at(row)[0]: str(table.get_row_at(row)[4]) for row in range(2)}
+        assert averages[finished_runs[0]].endswith("†")
+        assert not averages[finished_runs[1]].endswith("†")
+        note = app.screen.query_one("#runs-note", Static)
+        assert note.display and str(note.render()).startswith("† collapsed: one class took")
+        app.push_screen(RunDetailScreen(read_run(stored_run(finished_runs[0]))))
+        await pilot.pause()
+        title = str(app.screen.query_one("#detail-title").render())
+        assert "warning: collapsed: all of the test predictions are 'neutral'" in title

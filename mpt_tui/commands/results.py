@@ -166,10 +166,11 @@ def show(
     from rich import box
     from rich.table import Table
 
-    from mpt_tui.render import result_table, run_summary
+    from mpt_tui.render import print_collapse_warning, result_table, run_summary
 
     console = output_console()
     console.print(f"[bold]{stored.run_id}[/]  {stored.status}  {stored.folder}", highlight=False)
+    print_collapse_warning(console, stored.result)
     stopped = [event for event in events if event.get("event") == "run_failed"]
     if stopped and stored.result is None:  # why it did not finish
         console.print(f"[red]{stopped[-1].get('status')}:[/] {stopped[-1].get('error')}")

@@ -128,7 +128,8 @@ def show_result(result: dict, as_json: bool) -> None:
     if as_json:
         print_json({"event": "result", **result})
         return
-    from mpt_tui.render import result_table
+    from mpt_tui.render import print_collapse_warning, result_table
 
     console = output_console()
     console.print(result_table(result, console.width))
+    print_collapse_warning(console, result)

@@ -22,6 +22,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from mpt_engine.collapse import MEANING
 from mpt_engine.errors import MptError
 from mpt_engine.grouping import run_settings
 from mpt_engine.record import minute
@@ -30,7 +31,7 @@ from mpt_engine.results import StoredRun, parse_where, select
 from mpt_engine.run_state import RunState, RunStatus
 from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
-from mpt_engine.tables import ResultTable
+from mpt_engine.tables import COLLAPSE_MARK, ResultTable
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.live import STATUS_STYLES
@@ -178,14 +179,19 @@ class ResultsScreen(Screen):
         shown = ordered[first : first + PAGE_ROWS]
         for run in shown:
             table.add_row(*_run_cells(run, self.settings[run.run_id]), key=run.run_id)
+        said = []
+        if self.filter_problem:
+            said.append(f"filter: {self.filter_problem}")
+        elif pages > 1:
+            said.append(
+                f"runs {first + 1:,}–{first + len(shown):,} of {len(ordered):,} · "
+                f"page {self.page + 1} of {pages}: ] next, [ previous · / narrows the list"
+            )
+        if any(run.collapsed for run in shown):
+            said.append(f"{COLLAPSE_MARK} collapsed: {MEANING}")
         note = self.query_one("#runs-note", Static)
-        note.display = pages > 1 or self.filter_problem is not None
-        note.update(
-            f"filter: {self.filter_problem}"
-            if self.filter_problem
-            else f"runs {first + 1:,}–{first + len(shown):,} of {len(ordered):,} · "
-            f"page {self.page + 1} of {pages}: ] next, [ previous · / narrows the list"
-        )
+        note.display = bool(said)
+        note.update(" · ".join(said))
         if table.row_count:
             table.move_cursor(row=min(cursor.row, table.row_count - 1), column=cursor.column)
         self.refresh_bindings()
@@ -210,7 +216,7 @@ class ResultsScreen(Screen):
             note.update(Text(in_app_words(problem), style="dim"))
             return None
         report_table.fill(widget, table)
-        note.update(f"[b]{table.title}[/]  [dim]{' · '.join(table.notes)}[/]")
+        note.update(f"[b]{table.title}[/]  [dim]{' · '.join(table.footnotes())}[/]")
         return table
 
     @on(Input.Changed, "#compare-a, #compare-b")
@@ -333,6 +339,7 @@ def _run_cells(run: StoredRun, setting: str) -> list:
     status = _progress(run) or run.status
     style = STATUS_STYLES.get(run.status, "red")
     average = "" if run.average is None else f"{run.average:.1f}"
+    average += COLLAPSE_MARK if run.collapsed else ""
     return [
         run.run_id,
         str(run.config.get("method", "?")),

@@ -3,6 +3,7 @@ training updates as the app's store index sees its folder change."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -11,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mpt_engine.results import StoredRun
 from mpt_engine.run_state import RunState
-from mpt_tui.render import run_summary
+from mpt_tui.render import collapse_warning, run_summary
 from mpt_tui.widgets.accuracy_grid import AccuracyGrid
 from mpt_tui.widgets.loss_plot import LossPlot
 
@@ -67,6 +68,9 @@ class RunDetailScreen(Screen):
             title += f"  average {average:.1f}"
         if run.error:
             title += f"  [red]{run.error}[/]"
+        warning = collapse_warning(stored.result)
+        if warning:
+            title += f"\n[yellow]{escape(warning)}[/]"
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#detail-plot", LossPlot).show(run)
         self.query_one("#detail-grid", AccuracyGrid).show(run.per_language, average, run.task)
