@@ -15,6 +15,7 @@ from mpt_engine.collapse import MEANING
 
 COLLAPSE_MARK = "†"  # on a value that collapsed runs (collapse.py) went into
 COLLAPSED_COLUMN = "collapsed runs"  # the CSV's column of them, when there are any
+COLLAPSED_RUN_NOTE = f"{COLLAPSE_MARK} a collapsed run: {MEANING}"  # a list of runs' footnote
 FORMATS = ("text", "csv", "md", "latex", "json")
 
 
@@ -78,7 +79,7 @@ class ResultTable:
         many of each marked row's runs collapsed."""
         marked = [row for row in self.rows if row.collapsed]
         if marked and all(row.runs == 1 for row in marked):
-            return [f"{COLLAPSE_MARK} a collapsed run: {MEANING}"]
+            return [COLLAPSED_RUN_NOTE]
         return [self._collapse_note(row) for row in marked]
 
     def _collapse_note(self, row: Row) -> str:

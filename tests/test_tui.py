@@ -642,7 +642,7 @@ async def test_a_collapsed_run_is_marked_in_the_runs_list_and_warned_of_in_its_d
         assert averages[finished_runs[0]].endswith("†")
         assert not averages[finished_runs[1]].endswith("†")
         note = app.screen.query_one("#runs-note", Static)
-        assert note.display and str(note.render()).startswith("† collapsed: one class took")
+        assert note.display and str(note.render()).startswith("† a collapsed run: one class took")
         app.push_screen(RunDetailScreen(read_run(stored_run(finished_runs[0]))))
         await pilot.pause()
         title = str(app.screen.query_one("#detail-title").render())

@@ -22,7 +22,6 @@ from textual.widgets import (
     TabPane,
 )
 
-from mpt_engine.collapse import MEANING
 from mpt_engine.errors import MptError
 from mpt_engine.grouping import run_settings
 from mpt_engine.record import minute
@@ -31,7 +30,7 @@ from mpt_engine.results import StoredRun, parse_where, select
 from mpt_engine.run_state import RunState, RunStatus
 from mpt_engine.stats import TTest
 from mpt_engine.store import RunStore
-from mpt_engine.tables import COLLAPSE_MARK, ResultTable
+from mpt_engine.tables import COLLAPSE_MARK, COLLAPSED_RUN_NOTE, ResultTable
 from mpt_tui.screens.confirm import ConfirmScreen
 from mpt_tui.screens.export import ExportScreen
 from mpt_tui.screens.live import STATUS_STYLES
@@ -188,7 +187,7 @@ class ResultsScreen(Screen):
                 f"page {self.page + 1} of {pages}: ] next, [ previous · / narrows the list"
             )
         if any(run.collapsed for run in shown):
-            said.append(f"{COLLAPSE_MARK} collapsed: {MEANING}")
+            said.append(COLLAPSED_RUN_NOTE)
         note = self.query_one("#runs-note", Static)
         note.display = bool(said)
         note.update(" · ".join(said))
