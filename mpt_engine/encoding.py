@@ -8,7 +8,8 @@ prompt slot or the mask.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -137,6 +138,8 @@ class Batch:
     prompt_positions: torch.Tensor  # (B, m), m = 0 without a soft prompt
     parts: tuple[int, ...] = ()  # sizes of the joined batches; () for a single one
     padded: bool = True  # whether any example is padding (known when collated: no device read)
+    lengths: tuple[int, ...] = ()  # each example's tokens, known on the host (collate)
+    bucket: int = 1  # lengths are padded to multiples of this (bucketed: a compiled model's)
 
     def to(self, device: torch.device | str) -> Batch:
         """On a GPU the copy is asynchronous, from pinned memory: the host does not wait."""
@@ -163,10 +166,22 @@ class Batch:
         return dataclasses.replace(
             self,
             padded=True,
+            bucket=multiple,
             input_ids=pad(self.input_ids, pad_id),
             attention_mask=pad(self.attention_mask, 0),
             token_type_ids=pad(self.token_type_ids, 0),
         )
+
+    def rows(self, indices: Sequence[int]) -> Batch:
+        """Some of its examples, padded only to their own longest (rounded up to the bucket)."""
+        longest = max(self.lengths[index] for index in indices)
+        length = min(-(-longest // self.bucket) * self.bucket, self.input_ids.shape[1])
+        chosen = torch.tensor(indices, device=self.input_ids.device)
+        picked = {name: getattr(self, name)[chosen] for name in TENSORS}
+        for name in ("input_ids", "attention_mask", "token_type_ids"):
+            picked[name] = picked[name][:, :length]
+        lengths = tuple(self.lengths[index] for index in indices)
+        return Batch(**picked, padded=min(lengths) < length, lengths=lengths, bucket=self.bucket)
 
     def split(self) -> tuple[Batch, ...]:
         """The joined batches again (each keeps the joint padding)."""
@@ -183,6 +198,7 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
     padding = [length - len(example.input_ids) for example in examples]
     return Batch(
         padded=any(padding),
+        lengths=tuple(len(example.input_ids) for example in examples),
         input_ids=torch.tensor(
             [e.input_ids + [pad_id] * pad for e, pad in zip(examples, padding, strict=True)]
         ),
@@ -204,3 +220,48 @@ def join(parts: Sequence[Sequence[Encoded]], pad_id: int) -> Batch:
     """Several batches as one, padded to the longest example of all of them."""
     batch = collate([example for part in parts for example in part], pad_id)
     return dataclasses.replace(batch, parts=tuple(len(part) for part in parts))
+
+
+# What another encoder pass costs, in padded tokens' worth of work: on a CPU, whose time grows
+# with every token, little (a few operations' overhead), so a step's rows run in groups of
+# similar length; on a GPU, whose time grows with every launch, more than padding ever does.
+GROUP_OVERHEAD = {"cuda": math.inf}
+CPU_GROUP_OVERHEAD = 256
+MAX_GROUPED_ROWS = 512  # the grouping's cost grows with rows squared
+
+
+def length_groups(lengths: Sequence[int], overhead: float) -> list[list[int]]:
+    """Row indices in groups of similar length that minimise the padded tokens plus `overhead`
+    per group: the best cut of the length-sorted rows into runs (dynamic programming)."""
+    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
+    cost = [0.0] + [math.inf] * len(order)
+    start_of = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        longest = lengths[order[end - 1]]
+        for start in range(end):
+            total = cost[start] + (end - start) * longest + overhead
+            if total < cost[end]:
+                cost[end], start_of[end] = total, start
+    groups, end = [], len(order)
+    while end:
+        groups.append(order[start_of[end] : end])
+        end = start_of[end]
+    return groups[::-1] or [order]
+
+
+def in_length_groups(batch: Batch, encode: Callable[[Batch, list[int] | None], torch.Tensor]):
+    """encode(part, rows) over groups of the batch's rows of similar length, each padded only
+    to its own longest (`rows`: the part's row indices, None for the whole batch), its outputs
+    (one row per example) joined in the batch's order. The rows are independent, so the result
+    is the whole batch's (exactly, without dropout; in distribution with it)."""
+    overhead = GROUP_OVERHEAD.get(batch.input_ids.device.type, CPU_GROUP_OVERHEAD)
+    rows = len(batch.lengths)
+    if not rows or rows > MAX_GROUPED_ROWS or overhead == math.inf:
+        return encode(batch, None)
+    groups = length_groups(batch.lengths, overhead)
+    if len(groups) == 1:
+        return encode(batch, None)
+    joined = torch.cat([encode(batch.rows(group), group) for group in groups])
+    position = {row: index for index, row in enumerate(r for group in groups for r in group)}
+    back = torch.tensor([position[row] for row in range(rows)], device=joined.device)
+    return joined[back]

@@ -17,7 +17,7 @@ import torch
 from mpt_engine import backbone
 from mpt_engine.config import Method, RunConfig, TranslatorKind
 from mpt_engine.data.examples import Example, TaskData
-from mpt_engine.encoding import Batch, Encoded, join
+from mpt_engine.encoding import Batch, Encoded, in_length_groups, join
 from mpt_engine.losses import cross_entropy, symmetric_kl, total_loss
 from mpt_engine.model import PromptedMaskedLM
 from mpt_engine.prompts import (
@@ -279,6 +279,10 @@ class FineTuningMethod:
         return (join(parts, self.pad_id) for parts in batches)
 
     def _logits(self, batch: Batch) -> torch.Tensor:
+        """The classifier's logits, its rows in groups of similar length (in_length_groups)."""
+        return in_length_groups(batch, lambda part, rows: self._group_logits(part))
+
+    def _group_logits(self, batch: Batch) -> torch.Tensor:
         embeddings = self.model.get_input_embeddings()(batch.input_ids)
         inputs = backbone.encoder_inputs(self.model, embeddings, batch, self.prepared_mask)
         return self.model(**inputs).logits

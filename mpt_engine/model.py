@@ -7,7 +7,7 @@ from torch import nn
 
 from mpt_engine.backbone import VocabularyHead, encoder_inputs, takes_prepared_masks
 from mpt_engine.config import TranslatorKind
-from mpt_engine.encoding import Batch
+from mpt_engine.encoding import Batch, in_length_groups
 from mpt_engine.modules import PromptEncoder, build_translator
 
 
@@ -55,7 +55,15 @@ class PromptedMaskedLM(nn.Module):
 
     def mask_states(self, batch: Batch, prompt: torch.Tensor | None = None) -> torch.Tensor:
         """h_X at [MASK], (B, d), with the prompt (m, d), or one per example (B, m, d), written
-        into its slots."""
+        into its slots; the rows run in groups of similar length (in_length_groups)."""
+
+        def encode(part: Batch, rows: list[int] | None) -> torch.Tensor:
+            own = prompt if rows is None or prompt is None or prompt.dim() == 2 else prompt[rows]
+            return self._mask_states(part, own)
+
+        return in_length_groups(batch, encode)
+
+    def _mask_states(self, batch: Batch, prompt: torch.Tensor | None) -> torch.Tensor:
         embeddings = self.masked_lm.get_input_embeddings()(batch.input_ids)
         if prompt is not None:
             examples = torch.arange(len(embeddings), device=embeddings.device)[:, None]

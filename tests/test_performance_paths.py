@@ -4,6 +4,7 @@ token cache gives the same ids; bf16 autocast runs end to end."""
 
 import contextlib
 import dataclasses
+import math
 import shutil
 
 import numpy as np
@@ -325,3 +326,64 @@ def test_compile_compiles_what_each_method_trains_and_evaluates(tokenizer, metho
     batched = eval_batches(method, data.test["de"], "de", 16, 4096)
     predict_batched(method, batched, "de", "cpu", lambda b: b.bucketed(32, method.pad_id, 64))
     assert before < counter.frame_count <= before + 2  # the encoder again, in eval mode
+
+
+@pytest.mark.parametrize("method_name", ["mpt", "sp", "pct", "ft"])
+def test_a_step_in_length_groups_gives_the_losses_of_one_padded_pass(
+    tokenizer, method_name, monkeypatch
+):
+    """On a CPU a step's rows run in groups of similar length (less padding); without dropout
+    its losses and gradients are those of one pass over the whole padded batch."""
+    from mpt_engine import encoding
+
+    data = load_task_data(RunConfig(data="synthetic", aux_size=16, test_limit=40, shots=4))
+
+    def varied(example, index):
+        return dataclasses.replace(example, premise=example.premise + " und" * (index % 17))
+
+    data = dataclasses.replace(
+        data,
+        train=[varied(example, index) for index, example in enumerate(data.train)],
+        aux=[
+            dataclasses.replace(pair, target=varied(pair.target, 3 * index))
+            for index, pair in enumerate(data.aux)
+        ],
+    )
+    torch.manual_seed(0)
+    config = RunConfig(method=method_name, model="tiny", data="synthetic", aux_size=16)
+    method = build_method(config.resolved(), tokenizer, data)
+    method.model.eval()  # no dropout: the same numbers, not only the same distribution
+    batch = next(iter(method.training_batches(torch.Generator().manual_seed(0))))
+
+    def losses_and_gradients(overhead):
+        monkeypatch.setattr(encoding, "CPU_GROUP_OVERHEAD", overhead)
+        method.model.zero_grad()
+        losses = method.loss(batch)
+        losses.total.backward()
+        grads = {
+            n: p.grad.clone() for n, p in method.model.named_parameters() if p.grad is not None
+        }
+        return losses, grads
+
+    whole, whole_grads = losses_and_gradients(math.inf)
+    groups = encoding.length_groups(batch.lengths, 0)
+    assert len(groups) > 2 and sorted(row for group in groups for row in group) == list(
+        range(len(batch.lengths))
+    )
+    grouped, grouped_grads = losses_and_gradients(0)
+    for name in ("total", "ce", "kl"):
+        if getattr(whole, name) is not None:
+            torch.testing.assert_close(getattr(grouped, name), getattr(whole, name))
+    assert grouped_grads.keys() == whole_grads.keys()
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(grouped_grads[name], grad, atol=1e-6, rtol=1e-4)
+
+
+def test_length_groups_cut_the_padding_and_keep_every_row():
+    from mpt_engine.encoding import length_groups
+
+    lengths = [50, 10, 12, 48, 11, 49]
+    assert length_groups(lengths, math.inf) == [[1, 4, 2, 3, 5, 0]]  # one pass
+    assert length_groups(lengths, 20) == [[1, 4, 2], [3, 5, 0]]  # 36 + 150 + 2 x 20
+    assert length_groups(lengths, 0) == [[1], [4], [2], [3], [5], [0]]
+    assert length_groups([7], 256) == [[0]]
