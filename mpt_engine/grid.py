@@ -17,7 +17,7 @@ from typing import Any
 
 from mpt_engine.config import UNUSED_BY, Precision, RunConfig
 from mpt_engine.errors import InvalidInput, named
-from mpt_engine.presets import PRESETS, Preset, build_config
+from mpt_engine.presets import PRESETS, UPDATES_OF, Preset, build_config, matched_epochs
 
 
 def expand(
@@ -38,6 +38,9 @@ def expand(
         names = list(axes)
         for values in itertools.product(*(_as_tuple(axes[name]) for name in names)):
             overrides = dict(zip(names, values, strict=True))
+            if overrides.pop(UPDATES_OF, None) is not None:  # SP with MPT's updates
+                mpt = build_config(preset, {**overrides, "method": "mpt"}, environ, auto_precision)
+                overrides["epochs"] = matched_epochs(mpt.to_dict())
             config = build_config(preset, overrides, environ, auto_precision)
             runs.setdefault(config.run_id, config)
     return list(runs.values())

