@@ -153,6 +153,12 @@ def main() -> None:
     parser.add_argument(
         "--eval-batch-size", type=int, default=EVAL_BATCH_SIZE, help="examples per eval batch"
     )
+    parser.add_argument(
+        "--more-eval-batch-sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=[],
+        help="further test passes at these batch sizes (comma-separated)",
+    )
     parser.add_argument("--train-steps", type=int, default=3, help="our steps per timed repeat")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each figure")
     parser.add_argument(
@@ -201,41 +207,47 @@ def measure(shape: str, device: torch.device, args) -> dict:
     # builds them once (warm.WarmCache): the timed pass is the model's work and its transfers.
     per_language = math.ceil(eval_examples / 15)
     test = {lang: source.xnli("test", lang)[:per_language] for lang in XNLI_LANGUAGES}
-    started = time.perf_counter()
-    batched = {
-        lang: eval_batches(method, examples, lang, args.eval_batch_size, batch_tokens(device))
-        for lang, examples in test.items()
-    }
-    build_seconds = time.perf_counter() - started
     lengths = [len(e.input_ids) for lang, ex in test.items() for e in method.encode(ex, lang)]
     evaluated = len(lengths)
 
-    def evaluate_ours() -> dict:
-        with autocast():
-            return {
-                lang: predict_batched(method, batches, lang, device)
-                for lang, batches in batched.items()
-            }
+    def test_pass(size: int) -> tuple[dict, list[float], float]:
+        """Batches of at most `size` examples, built first; the timed passes' seconds."""
+        started = time.perf_counter()
+        batched = {
+            lang: eval_batches(method, examples, lang, size, batch_tokens(device))
+            for lang, examples in test.items()
+        }
+        build_seconds = time.perf_counter() - started
 
-    evaluate_ours()  # warm-up
-    eval_times = []
+        def evaluate_ours() -> None:
+            with autocast():
+                for lang, batches in batched.items():
+                    predict_batched(method, batches, lang, device)
+
+        evaluate_ours()  # warm-up
+        times = [timed(evaluate_ours, device) for _ in range(args.repeats)]
+        emit(
+            "evaluation",
+            shape=shape,
+            eval_batch_size=size,
+            batches=sum(len(v.batches) for v in batched.values()),
+            examples=evaluated,
+            seconds=[round(t, 3) for t in times],
+            examples_per_s=round(evaluated / statistics.median(times), 1),
+            test_pass_seconds=round(TEST_EXAMPLES * statistics.median(times) / evaluated, 2),
+            batch_build_seconds=round(build_seconds, 2),
+            mean_tokens=round(sum(lengths) / len(lengths), 1),
+            padded_tokens=sum(b.input_ids.numel() for v in batched.values() for b in v.batches),
+            real_tokens=sum(lengths),
+        )
+        return batched, times, build_seconds
+
     with memory.measure():
-        for _ in range(args.repeats):
-            eval_times.append(timed(evaluate_ours, device))
+        batched, eval_times, _ = test_pass(args.eval_batch_size)
     eval_memory = memory.peak_mb
     ours_eval = evaluated / statistics.median(eval_times)
-    emit(
-        "evaluation",
-        shape=shape,
-        examples=evaluated,
-        seconds=[round(t, 3) for t in eval_times],
-        examples_per_s=round(ours_eval, 1),
-        test_pass_seconds=round(TEST_EXAMPLES / ours_eval, 2),
-        batch_build_seconds=round(build_seconds, 2),
-        mean_tokens=round(sum(lengths) / len(lengths), 1),
-        padded_tokens=sum(b.input_ids.numel() for v in batched.values() for b in v.batches),
-        real_tokens=sum(lengths),
-    )
+    for size in args.more_eval_batch_sizes:
+        test_pass(size)
 
     # Training: MPT steps of a CE batch of 24 and an auxiliary batch of 24 pairs, with the
     # trainer's own step (clipping included) and its losses read as the trainer reads them.

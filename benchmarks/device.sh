@@ -10,8 +10,8 @@
 # Every figure is printed as one JSON line the moment it is measured and appended to
 # $OUT/figures.jsonl; all output also goes to $OUT/device.log (with the gzipped trace, three
 # files: a lent machine brings back at most eight). Extra arguments go to bench.py.
-# STAGE_SCALE multiplies every limit and GPU_ARGS goes to gpu.py (a CPU rehearsal: a small
-# shape, few steps, longer limits).
+# STAGES picks some of them (default: all); STAGE_SCALE multiplies every limit and GPU_ARGS goes
+# to gpu.py (a CPU rehearsal: a small shape, few steps, longer limits).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -24,9 +24,11 @@ export HF_HUB_OFFLINE=1
 scale=${STAGE_SCALE:-1}
 read -r -a gpu_args <<<"${GPU_ARGS:-}"
 
+stages=" ${STAGES:-bench busy sweep compile} "
 stage() { # stage NAME SECONDS COMMAND...: its output to the screen and $OUT/device.log
   local name=$1 limit=$(($2 * scale)) started=$SECONDS
   shift 2
+  [[ $stages == *" ${name%%-*} "* ]] || return 0
   echo "== $name (at most ${limit} s)" | tee -a "$out/device.log"
   timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$out/device.log"
   local code=${PIPESTATUS[0]} late=""

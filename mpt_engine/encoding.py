@@ -256,7 +256,8 @@ def in_length_groups(batch: Batch, encode: Callable[[Batch, list[int] | None], t
     is the whole batch's (exactly, without dropout; in distribution with it)."""
     overhead = GROUP_OVERHEAD.get(batch.input_ids.device.type, CPU_GROUP_OVERHEAD)
     rows = len(batch.lengths)
-    if not rows or rows > MAX_GROUPED_ROWS or overhead == math.inf:
+    compiled = batch.bucket > 1  # a compiled model meets a few shapes, not one per group
+    if not rows or rows > MAX_GROUPED_ROWS or overhead == math.inf or compiled:
         return encode(batch, None)
     groups = length_groups(batch.lengths, overhead)
     if len(groups) == 1:
