@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mpt_engine import hub
-from mpt_engine.config import E5_MODEL, TINY_MODEL
+from mpt_engine.config import E5_REVISIONS, TINY_MODEL
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 from mpt_engine.paths import cache_entry, cached
 from mpt_engine.sources import local_model
@@ -38,11 +38,11 @@ def load_tokenizer(model: str, corpus: Iterable[str] = (), task: Task | None = N
 
 def built_in_folder(model: str) -> str:
     """A built-in model's folder (e5-small is built on first use); any other name as it is."""
-    if model != E5_MODEL:
+    if model not in E5_REVISIONS:
         return model
     from mpt_engine.e5small.build import ensure_built
 
-    return str(ensure_built())
+    return str(ensure_built(model))
 
 
 def load_masked_lm(model: str, tokenizer):

