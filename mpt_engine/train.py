@@ -108,6 +108,20 @@ def training_step(method, optimizer, batch, max_grad_norm: float, autocast) -> L
     return losses
 
 
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict copied to the CPU (the device holds one copy of the model), each tensor
+    once: tied weights (the word embeddings and the MLM decoder, 366 MB for e5-small) share
+    their copy as they share their memory."""
+    copies: dict[tuple, torch.Tensor] = {}
+    kept = {}
+    for name, value in state.items():
+        key = (value.device, value.data_ptr(), value.dtype, value.shape, value.stride())
+        if key not in copies:
+            copies[key] = value.detach().to("cpu", copy=True)
+        kept[name] = copies[key]
+    return kept
+
+
 class LossLog:
     """The losses of recent steps, kept on the device and reported together, at most once a
     second: reading a loss makes the host wait for the device, and three reads a step kept a GPU
@@ -227,10 +241,7 @@ class Trainer:
             improved = dev > best_accuracy  # strictly better, as in Zhao & Schütze's code
             if improved:
                 best_accuracy, best_epoch = dev, epoch
-                best_state = {  # kept on the CPU: the device holds one copy of the model
-                    name: value.detach().to("cpu", copy=True)
-                    for name, value in model.state_dict().items()
-                }
+                best_state = cpu_copy(model.state_dict())
             yield DevEvaluated(epoch, dev, best_accuracy, best_epoch, improved)
         model.load_state_dict(best_state)
         per_language, predicted = {}, {}

@@ -387,3 +387,28 @@ def test_length_groups_cut_the_padding_and_keep_every_row():
     assert length_groups(lengths, 20) == [[1, 4, 2], [3, 5, 0]]  # 36 + 150 + 2 x 20
     assert length_groups(lengths, 0) == [[1], [4], [2], [3], [5], [0]]
     assert length_groups([7], 256) == [[0]]
+
+
+def test_the_best_state_keeps_tied_weights_once(tokenizer):
+    """The word embeddings and the MLM decoder are one tensor: the best epoch's copy holds it
+    once (e5-small's is 366 MB), and loading it back keeps them tied."""
+    from mpt_engine.backbone import load_masked_lm
+    from mpt_engine.train import cpu_copy
+
+    model = load_masked_lm("tiny", tokenizer)
+    state = model.state_dict()
+    tied = [
+        n
+        for n, v in state.items()
+        if v.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    ]
+    assert len(tied) == 2
+    copied = cpu_copy(state)
+    assert copied[tied[0]] is copied[tied[1]]
+    assert copied[tied[0]].data_ptr() != state[tied[0]].data_ptr()  # a copy, not a view
+    assert all(torch.equal(copied[name], value) for name, value in state.items())
+    with torch.no_grad():
+        model.get_input_embeddings().weight.add_(1.0)
+    model.load_state_dict(copied)
+    assert torch.equal(model.get_input_embeddings().weight, state[tied[0]])
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
