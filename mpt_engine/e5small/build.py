@@ -2,9 +2,9 @@
 like any Hugging Face folder (a user can also pass that folder as `--model PATH`).
 
 The build reads the 4-bit file, rebuilds XLM-R's tokenizer and the BERT encoder, fits the MLM
-head on unlabelled XNLI dev text of the 15 languages with the encoder frozen, then (e5-small, not
-the quicker e5-small-head) continues masked-language-model training of the top layers and the
-head on that text (mlm.py; resumable). Every tenth dev row of each language is held out of both
+head on unlabelled XNLI dev text of the 15 languages with the encoder frozen, then (e5-small-mlm)
+continues masked-language-model training of the encoder and the head on that text (mlm.py;
+resumable). Every tenth dev row of each language is held out of both
 and measures what the build changed (measure.py); no test text of any task is read. The folder
 gets a README with those measurements. The build is atomic: it writes into a temporary folder and
 renames it into place under a lock, so a killed build leaves nothing that loads (paths.cached
@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mpt_engine.config import E5_MODEL, E5_REVISIONS
+from mpt_engine.config import E5_MLM_MODEL, E5_MODEL, E5_REVISIONS
 from mpt_engine.errors import SourceUnavailable
 from mpt_engine.languages import XNLI_LANGUAGES
 from mpt_engine.paths import cache_entry, cached
@@ -150,12 +150,12 @@ def build(folder: Path, model: str = E5_MODEL, resume: Path | None = None) -> di
     log.info("fitting the MLM head on XNLI dev text, %d sentences per language", len(first["en"]))
     head.fit_head(masked_lm, e5_tokenizer, first)
     measured = {"head only": measure_build(masked_lm, e5_tokenizer, texts)}
-    if E5_REVISIONS[model] > 1:
+    if model == E5_MLM_MODEL:
         plan = mlm.PLAN
         sentences = [s for language in texts.training.values() for s in language]
         log.info(
             "continuing MLM training on %d sentences: %d updates (a progress line every %d; "
-            "about 40 minutes on 2 CPU cores, minutes on a GPU; a killed build resumes)",
+            "about 35 minutes on 2 CPU cores, minutes on a GPU; a killed build resumes)",
             len(sentences),
             plan.updates,
             plan.checkpoint_every,
