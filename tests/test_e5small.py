@@ -380,3 +380,14 @@ def test_e5_small_from_the_package_matches_its_documented_shape():
         ".",
         "</s>",
     ]
+
+
+def test_the_builds_progress_is_a_note_per_checkpoint_off_a_terminal(caplog):
+    caplog.set_level("INFO", logger="mpt_engine")
+    progress = build.Progress(every=2)
+    for update, loss in enumerate([float("nan"), 1.5, float("nan"), 1.25], start=1):
+        progress(update, 4, loss)
+    notes = [record.getMessage() for record in caplog.records]
+    assert notes[0].startswith("e5-small MLM: update 2/4, loss 1.500, ")
+    assert notes[1].startswith("e5-small MLM: update 4/4, loss 1.250, 0 min left")
+    assert len(notes) == 2

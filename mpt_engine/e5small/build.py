@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -162,7 +163,8 @@ def build(folder: Path, model: str = E5_MODEL, resume: Path | None = None) -> di
         )
         device = resolve_device("auto")
         checkpoint = resume or folder.with_name(f".{folder.name}.resume.pt")
-        losses = mlm.train(masked_lm, e5_tokenizer, sentences, plan, checkpoint, device, Progress())
+        progress = Progress(plan.checkpoint_every)
+        losses = mlm.train(masked_lm, e5_tokenizer, sentences, plan, checkpoint, device, progress)
         masked_lm.cpu()
         measured["continued MLM"] = measure_build(masked_lm, e5_tokenizer, texts)
         measured["plan"], measured["losses"] = asdict(plan), losses
@@ -191,29 +193,29 @@ def measure_build(masked_lm, tokenizer, texts: Texts) -> dict[str, dict[str, flo
 
 
 class Progress:
-    """A progress bar with the time left on a terminal; elsewhere a note every checkpoint."""
+    """A progress bar with the time left on a terminal; elsewhere (a log, a pipe) a note every
+    checkpoint, when the mean loss of its updates is known."""
 
-    def __init__(self) -> None:
-        self.bar = None
+    def __init__(self, every: int) -> None:
+        self.every, self.bar = every, None
         self.started = time.monotonic()
 
     def __call__(self, update: int, total: int, loss: float) -> None:
         from tqdm.auto import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, initial=update - 1, desc="e5-small MLM", unit="update")
             self.first = update - 1
+            self.bar = tqdm(
+                total=total, initial=self.first, desc="e5-small MLM", unit="update", disable=None
+            )
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        if self.bar.disable and update % 50 == 0:
+        if not math.isnan(loss):
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        if self.bar.disable and update % self.every == 0:
             pace = (time.monotonic() - self.started) / (update - self.first)
             left = round(pace * (total - update) / 60)
             log.info(
-                "e5-small MLM: update %d/%d, loss %.3f, about %d min left",
-                update,
-                total,
-                loss,
-                left,
+                "e5-small MLM: update %d/%d, loss %.3f, %d min left", update, total, loss, left
             )
         if update == total:
             self.bar.close()
