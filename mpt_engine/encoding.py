@@ -222,6 +222,20 @@ def join(parts: Sequence[Sequence[Encoded]], pad_id: int) -> Batch:
     return dataclasses.replace(batch, parts=tuple(len(part) for part in parts))
 
 
+def budget_batches(lengths: Sequence[int], tokens: int, size: float = math.inf) -> list[list[int]]:
+    """Indices in ascending length, in batches of at most `size` examples and `tokens` padded
+    tokens (an example longer than `tokens` makes a batch of its own)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda index: lengths[index]):
+        # ascending lengths: the newest example is its batch's longest
+        fits = batches and (len(batches[-1]) + 1) * lengths[index] <= tokens
+        if fits and len(batches[-1]) < size:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
 # What another encoder pass costs, in padded tokens' worth of work: on a CPU, whose time grows
 # with every token, little (a few operations' overhead), so a step's rows run in groups of
 # similar length; on a GPU, whose time grows with every launch, more than padding ever does.

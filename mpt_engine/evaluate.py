@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from mpt_engine.data.examples import Example
-from mpt_engine.encoding import Batch, collate
+from mpt_engine.encoding import Batch, budget_batches, collate
 
 
 @dataclass
@@ -44,16 +44,10 @@ def eval_batches(
     """Length-sorted batches of at most `batch_size` examples and `tokens` padded tokens (one
     example longer than `tokens` makes a batch of its own)."""
     encoded = method.encode(examples, language)
-    order = sorted(range(len(encoded)), key=lambda index: len(encoded[index].input_ids))
-    groups: list[list[int]] = []
-    for index in order:  # ascending lengths: the newest example is its batch's longest
-        length = len(encoded[index].input_ids)
-        if groups and len(groups[-1]) < batch_size and (len(groups[-1]) + 1) * length <= tokens:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
+    lengths = [len(example.input_ids) for example in encoded]
+    groups = budget_batches(lengths, tokens, batch_size)
     batches = [collate([encoded[index] for index in group], method.pad_id) for group in groups]
-    return EvalBatches(order, batches)
+    return EvalBatches([index for group in groups for index in group], batches)
 
 
 def unchanged(batch: Batch) -> Batch:

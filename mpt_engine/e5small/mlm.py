@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from mpt_engine.encoding import budget_batches
+
 MASK_RATE = 0.15  # BERT's: of the chosen pieces 80% become <mask>, 10% another piece, 10% stay
 MAX_TOKENS = 128
 log = logging.getLogger(__name__)
@@ -57,18 +59,6 @@ def trainable(masked_lm, top_layers: int) -> list[torch.nn.Parameter]:
     for parameter in chosen:
         parameter.requires_grad_(True)
     return chosen
-
-
-def length_batches(ids: Sequence[Sequence[int]], batch_tokens: int) -> list[list[int]]:
-    """Sentence indices grouped by length, each group at most `batch_tokens` padded tokens."""
-    order = sorted(range(len(ids)), key=lambda index: len(ids[index]))
-    batches: list[list[int]] = []
-    for index in order:
-        if batches and (len(batches[-1]) + 1) * len(ids[index]) <= batch_tokens:
-            batches[-1].append(index)
-        else:
-            batches.append([index])
-    return batches
 
 
 def mask_pieces(batch: list[Sequence[int]], special: set[int], tokenizer, generator):
@@ -123,7 +113,7 @@ def train(
     (a file; written every plan.checkpoint_every updates) when it holds an earlier part of the
     same plan. Returns the mean loss of each block of checkpoint_every updates."""
     ids = tokenizer(list(sentences), truncation=True, max_length=MAX_TOKENS)["input_ids"]
-    batches = length_batches(ids, plan.batch_tokens)
+    batches = budget_batches([len(sentence) for sentence in ids], plan.batch_tokens)
     special = set(tokenizer.all_special_ids)
     masked_lm.to(device)
     parameters = trainable(masked_lm, plan.top_layers)
